@@ -1,0 +1,45 @@
+# scripts/devnet starts anvil (L1) and ol-sequencer (L2); both answer `cast chain-id`; Ctrl-C
+# (SIGINT to the devnet's process group, as a terminal sends it) stops both and leaves nothing.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+export PATH="$ROOT/.tools/bin:$PATH"
+set -m # background jobs get their own process group and do not ignore SIGINT
+
+L1=$(free_port)
+L2=$(free_port)
+while [ "$L2" = "$L1" ]; do L2=$(free_port); done
+export OL_BUILD_PROFILE=dev OL_DEVNET_DIR="$TMP/devnet"
+
+"$ROOT/scripts/devnet" --l1-port "$L1" --l2-port "$L2" >"$TMP/devnet.out" 2>&1 &
+devnet_pid=$!
+for _ in $(seq 600); do
+  grep -q "devnet: running" "$TMP/devnet.out" 2>/dev/null && break
+  kill -0 "$devnet_pid" 2>/dev/null || { cat "$TMP/devnet.out"; fail "devnet exited during start-up"; }
+  sleep 0.5
+done
+grep -q "devnet: running" "$TMP/devnet.out" || { cat "$TMP/devnet.out"; fail "devnet did not start in 300 s"; }
+
+[ "$(cast chain-id --rpc-url "http://127.0.0.1:$L2")" = 1337420 ] || fail "L2 chain id"
+[ "$(cast chain-id --rpc-url "http://127.0.0.1:$L1")" = 31337 ] || fail "L1 chain id"
+[ "$(cast rpc --rpc-url "http://127.0.0.1:$L2" web3_clientVersion)" != "" ] || fail "web3_clientVersion"
+anvil_pid=$(cat "$OL_DEVNET_DIR/anvil.pid")
+sequencer_pid=$(cat "$OL_DEVNET_DIR/sequencer.pid")
+echo "ok: both chains answer (anvil $anvil_pid, sequencer $sequencer_pid)"
+
+# A second devnet on the same ports refuses to start, and says why.
+expect_failure "already in use" "$ROOT/scripts/devnet" --l1-port "$L1" --l2-port "$L2"
+kill -0 "$anvil_pid" && kill -0 "$sequencer_pid" || fail "the refused second start disturbed the first"
+
+# Ctrl-C.
+kill -INT -- "-$devnet_pid"
+status=0
+wait "$devnet_pid" || status=$?
+[ "$status" = 130 ] || { cat "$TMP/devnet.out"; fail "devnet exited with $status after SIGINT, expected 130"; }
+for pid in "$anvil_pid" "$sequencer_pid"; do
+  ! kill -0 "$pid" 2>/dev/null || fail "process $pid is still running after Ctrl-C"
+done
+! pgrep -f -- "--port $L1" >/dev/null || fail "an anvil on port $L1 is left"
+! pgrep -f -- "127.0.0.1:$L2" >/dev/null || fail "a sequencer on port $L2 is left"
+grep -q "devnet: stopped" "$TMP/devnet.out" || fail "no orderly stop message"
+grep -q "stopped" "$OL_DEVNET_DIR/sequencer.log" || fail "the sequencer did not shut down gracefully"
+echo "ok: Ctrl-C stopped everything"
