@@ -1,7 +1,7 @@
 # scripts/bootstrap on bad set-up input: missing prerequisites and an unreachable registry get a
 # clear message and change nothing.
 set -euo pipefail
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/common.bash"
 BOOT="$ROOT/scripts/bootstrap"
 
 # Missing prerequisites, one at a time (bash itself is called by path).

@@ -1,6 +1,6 @@
 # scripts/bootstrap repairs half-finished earlier installs, and a second run changes nothing.
 set -euo pipefail
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/common.bash"
 BOOT="$ROOT/scripts/bootstrap"
 
 # A warm run is quick and touches nothing.

@@ -1,7 +1,7 @@
 # scripts/devnet starts anvil (L1) and ol-sequencer (L2); both answer `cast chain-id`; Ctrl-C
 # (SIGINT to the devnet's process group, as a terminal sends it) stops both and leaves nothing.
 set -euo pipefail
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/common.bash"
 export PATH="$ROOT/.tools/bin:$PATH"
 set -m # background jobs get their own process group and do not ignore SIGINT
 
