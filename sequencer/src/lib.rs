@@ -4,19 +4,30 @@
 //! (reth's published execution stack), keeps state and history in an embedded store, and
 //! answers the Ethereum JSON-RPC API that wallets, forge, cast, viem and alloy use unchanged.
 //!
-//! This crate is grown issue by issue. Today it holds:
-//!
-//! - [`config`]: the node's configuration, read from a TOML file with CLI overrides;
-//! - [`rpc`]: the JSON-RPC server (HTTP and WebSocket on one port, batch requests, body and
-//!   batch limits) with the chain-identity methods (`eth_chainId`, `net_version`,
-//!   `web3_clientVersion`).
-//!
 //! ```text
-//!   wallet / forge / cast ──HTTP/WS──▶ rpc::RpcServer ──▶ chain (mempool, executor, store)
+//!   wallet / forge / cast ──HTTP/WS──▶ rpc ──▶ pool ──▶ miner ──▶ execution ──▶ storage
+//!                                       ▲                          (op-revm)     (redb)
+//!                                       └──────── reads: storage snapshots, state trie
 //! ```
+//!
+//! - [`chainspec`]: chain id, the pinned fork (Isthmus = Prague), EIP-1559 rules;
+//! - [`genesis`]: geth-style genesis files and the `--dev` genesis;
+//! - [`execution`]: the state-transition function shared with the prover-bridge's replay;
+//! - [`trie`]: the world-state Merkle-Patricia trie, updated incrementally each block;
+//! - [`storage`]: the redb database: blocks, receipts, state, history, log index;
+//! - [`pool`]: the mempool: pending and queued transactions per sender, replacement, eviction;
+//! - [`config`]: the node's configuration, read from a TOML file with CLI overrides;
+//! - [`rpc`]: the JSON-RPC server (HTTP and WebSocket on one port, batch requests, limits).
 
+pub mod chainspec;
 pub mod config;
+pub mod execution;
+pub mod genesis;
+pub mod pool;
+pub mod primitives;
 pub mod rpc;
+pub mod storage;
+pub mod trie;
 
 pub use config::{ConfigError, RpcConfig, SequencerConfig};
 pub use rpc::{RpcError, RpcServerHandle, start_rpc_server};
