@@ -21,8 +21,8 @@ pub const DEV_MNEMONIC: &str = "test test test test test test test test test tes
 pub const DEV_ACCOUNTS: u32 = 10;
 /// Each dev account's balance: 10,000 OPEN.
 pub const DEV_BALANCE: U256 = U256::from_limbs([0x19e0_c9ba_b240_0000, 0x21e, 0, 0]);
-/// Default block gas limit: 1 Ggas, so the limit never binds before the hardware does.
-pub const DEFAULT_GAS_LIMIT: u64 = 1_000_000_000;
+/// The dev genesis gas limit (anvil's); `--gas-limit` sets the limit of the blocks produced.
+pub const DEFAULT_GAS_LIMIT: u64 = 30_000_000;
 
 /// Arachnid's deterministic deployment proxy, which `forge script` uses for CREATE2 deploys.
 /// Ethereum chains carry it through a pre-EIP-155 transaction; this chain refuses those over
@@ -102,16 +102,16 @@ pub fn dev_accounts() -> Vec<Address> {
         .collect()
 }
 
-/// The dev genesis for `chain_id`: the dev accounts funded with 10,000 OPEN each, a 1 Ggas
+/// The dev genesis for `chain_id`: the dev accounts funded with 10,000 OPEN each, a 30 Mgas
 /// limit, timestamp 0 (so its hash is the same on every machine).
-pub fn dev_genesis(chain_id: u64, gas_limit: u64) -> Genesis {
+pub fn dev_genesis(chain_id: u64) -> Genesis {
     let alloc = dev_accounts()
         .into_iter()
         .map(|address| (address, GenesisAccount { balance: DEV_BALANCE, ..Default::default() }))
         .collect::<BTreeMap<_, _>>();
     Genesis {
         config: ChainConfig { chain_id, ..Default::default() },
-        gas_limit,
+        gas_limit: DEFAULT_GAS_LIMIT,
         base_fee_per_gas: Some(u128::from(INITIAL_BASE_FEE)),
         alloc,
         ..Default::default()
@@ -224,10 +224,10 @@ mod tests {
 
     #[test]
     fn genesis_hash_is_deterministic_and_depends_on_alloc() {
-        let a = genesis_header(&with_predeploys(dev_genesis(1, DEFAULT_GAS_LIMIT))).unwrap();
-        let b = genesis_header(&with_predeploys(dev_genesis(1, DEFAULT_GAS_LIMIT))).unwrap();
+        let a = genesis_header(&with_predeploys(dev_genesis(1))).unwrap();
+        let b = genesis_header(&with_predeploys(dev_genesis(1))).unwrap();
         assert_eq!(a.hash(), b.hash());
-        let c = genesis_header(&dev_genesis(1, DEFAULT_GAS_LIMIT)).unwrap();
+        let c = genesis_header(&dev_genesis(1)).unwrap();
         assert_ne!(a.state_root, c.state_root);
         assert_ne!(a.state_root, EMPTY_ROOT_HASH);
     }

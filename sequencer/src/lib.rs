@@ -23,13 +23,17 @@ pub mod chainspec;
 pub mod config;
 pub mod execution;
 pub mod genesis;
+pub mod launch;
+pub mod node;
 pub mod pool;
 pub mod primitives;
 pub mod rpc;
 pub mod storage;
 pub mod trie;
+pub mod validate;
 
 pub use config::{ConfigError, RpcConfig, SequencerConfig};
+pub use launch::{SequencerHandle, spawn};
 pub use rpc::{RpcError, RpcServerHandle, start_rpc_server};
 
 /// The client version reported by `web3_clientVersion`: `ol-sequencer/v<version>`.

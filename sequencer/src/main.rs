@@ -1,23 +1,115 @@
 //! `ol-sequencer`: runs the OpenLedger L2 node.
 
 use clap::Parser;
-use ol_sequencer::{SequencerConfig, start_rpc_server};
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+use ol_sequencer::{SequencerConfig, launch};
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+    process::ExitCode,
+};
 use tracing_subscriber::EnvFilter;
 
 /// The OpenLedger L2 sequencer: an Ethereum-compatible node whose gas token is OPEN.
+///
+/// Examples:
+///   ol-sequencer --dev --datadir ./ol-data
+///   ol-sequencer --genesis genesis.json --http.port 9545 --block-time 200 --gas-limit 1000000000
 #[derive(Debug, Parser)]
-#[command(name = "ol-sequencer", version, about)]
+#[command(name = "ol-sequencer", version, about, verbatim_doc_comment)]
 struct Cli {
     /// TOML configuration file; every key is optional (see sequencer/sequencer.example.toml).
+    /// Flags override it.
     #[arg(long, short, env = "OL_SEQUENCER_CONFIG")]
     config: Option<PathBuf>,
-    /// L2 chain id; overrides `chain_id` in the file.
-    #[arg(long)]
+
+    /// Where the database lives.
+    #[arg(long, value_name = "DIR", help_heading = "Chain")]
+    datadir: Option<PathBuf>,
+    /// Use the dev genesis: the first ten accounts of "test test ... junk" hold 10,000 OPEN.
+    #[arg(long, help_heading = "Chain")]
+    dev: bool,
+    /// A geth-style genesis JSON file (its config.chainId is the chain id).
+    #[arg(long, value_name = "FILE", help_heading = "Chain", conflicts_with = "dev")]
+    genesis: Option<PathBuf>,
+    /// Chain id of the dev genesis.
+    #[arg(long, help_heading = "Chain")]
     chain_id: Option<u64>,
-    /// JSON-RPC listen address (HTTP and WebSocket); overrides `rpc.addr` in the file.
-    #[arg(long = "rpc.addr", value_name = "ADDR")]
-    rpc_addr: Option<SocketAddr>,
+
+    /// Milliseconds between blocks (at least 100).
+    #[arg(long = "block-time", value_name = "MS", help_heading = "Block production")]
+    block_time: Option<u64>,
+    /// Block gas limit (default: the genesis gasLimit).
+    #[arg(long = "gas-limit", help_heading = "Block production")]
+    gas_limit: Option<u64>,
+    /// Produce blocks even without transactions.
+    #[arg(long = "empty-blocks", help_heading = "Block production")]
+    empty_blocks: bool,
+
+    /// JSON-RPC listen address (HTTP and WebSocket).
+    #[arg(long = "http.addr", value_name = "IP", help_heading = "RPC")]
+    http_addr: Option<IpAddr>,
+    /// JSON-RPC port (HTTP, with WebSocket upgrades).
+    #[arg(long = "http.port", value_name = "PORT", help_heading = "RPC")]
+    http_port: Option<u16>,
+    /// A separate WebSocket port (default: the HTTP port serves WebSocket too).
+    #[arg(long = "ws.port", value_name = "PORT", help_heading = "RPC")]
+    ws_port: Option<u16>,
+    /// Serve the operator methods (ol_queueDeposit). Never expose them publicly.
+    #[arg(long = "rpc.admin", help_heading = "RPC")]
+    rpc_admin: bool,
+
+    /// Serve Prometheus metrics on this address (http://ADDR/metrics).
+    #[arg(long, value_name = "ADDR", help_heading = "Metrics")]
+    metrics: Option<SocketAddr>,
+}
+
+impl Cli {
+    /// The file's configuration with the flags applied on top.
+    fn into_config(self) -> Result<SequencerConfig, ol_sequencer::ConfigError> {
+        let mut config = match &self.config {
+            Some(path) => SequencerConfig::load(path)?,
+            None => SequencerConfig::default(),
+        };
+        if let Some(v) = self.datadir {
+            config.datadir = v;
+        }
+        if self.dev {
+            config.dev = true;
+        }
+        if let Some(v) = self.genesis {
+            config.genesis = Some(v);
+            config.dev = false;
+        }
+        if let Some(v) = self.chain_id {
+            config.chain_id = v;
+        }
+        if let Some(v) = self.block_time {
+            config.block.time_ms = v;
+        }
+        if let Some(v) = self.gas_limit {
+            config.block.gas_limit = Some(v);
+        }
+        if self.empty_blocks {
+            config.block.empty_blocks = true;
+        }
+        if let Some(v) = self.http_addr {
+            config.rpc.http_addr = v;
+        }
+        if let Some(v) = self.http_port {
+            config.rpc.http_port = v;
+        }
+        if let Some(v) = self.ws_port {
+            config.rpc.ws_port = Some(v);
+        }
+        if self.rpc_admin {
+            config.rpc.admin = true;
+        }
+        if let Some(v) = self.metrics {
+            config.metrics.addr = Some(v);
+        }
+        config.validate()?;
+        Ok(config)
+    }
 }
 
 #[tokio::main]
@@ -36,26 +128,39 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
-    let mut config = match &cli.config {
-        Some(path) => SequencerConfig::load(path)?,
-        None => SequencerConfig::default(),
+    let config = cli.into_config()?;
+    if let Some(addr) = config.metrics.addr {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+            .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?;
+        tracing::info!(%addr, "Prometheus metrics at /metrics");
+    }
+    let sequencer = launch::spawn(config).await?;
+
+    let failed = tokio::select! {
+        res = shutdown_signal() => { res?; None }
+        reason = watch_failure(sequencer.node().clone()) => Some(reason),
     };
-    if let Some(chain_id) = cli.chain_id {
-        config.chain_id = chain_id;
+    tracing::info!("shutting down: draining JSON-RPC calls, finishing the block in progress");
+    sequencer.stop().await;
+    match failed {
+        Some(reason) => Err(format!("block production stopped: {reason}").into()),
+        None => {
+            tracing::info!("stopped");
+            Ok(())
+        }
     }
-    if let Some(addr) = cli.rpc_addr {
-        config.rpc.addr = addr;
+}
+
+/// Resolves when block production fails, with the reason.
+async fn watch_failure(node: std::sync::Arc<ol_sequencer::node::Node>) -> String {
+    loop {
+        if let Some(reason) = node.failure() {
+            return reason;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    config.validate()?;
-
-    tracing::info!(chain_id = config.chain_id, version = ol_sequencer::CLIENT_VERSION, "starting");
-    let rpc = start_rpc_server(&config.rpc, config.chain_id).await?;
-
-    shutdown_signal().await?;
-    tracing::info!("shutting down: draining JSON-RPC calls");
-    rpc.stop().await;
-    tracing::info!("stopped");
-    Ok(())
 }
 
 /// Waits for Ctrl-C (SIGINT) or SIGTERM.

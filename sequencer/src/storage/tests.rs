@@ -4,13 +4,13 @@
 
 use super::*;
 use crate::{
-    genesis::{DEFAULT_GAS_LIMIT, dev_genesis, genesis_changeset, genesis_header},
+    genesis::{dev_genesis, genesis_changeset, genesis_header},
     primitives::SealedBlock,
 };
 use alloy_primitives::{U256, address};
 
 fn genesis_block() -> ExecutedBlock {
-    let genesis = dev_genesis(7, DEFAULT_GAS_LIMIT);
+    let genesis = dev_genesis(7);
     ExecutedBlock {
         block: SealedBlock {
             header: genesis_header(&genesis).unwrap(),

@@ -1,0 +1,502 @@
+//! The node: the store, the state trie, the pool and the chain head, and the block producer
+//! that ties them together.
+//!
+//! [`Node::open`] opens (or initialises) the database, rebuilds the state trie from it and
+//! checks it against the head's state root. [`Node::spawn_miner`] starts block production
+//! on its own thread: every `block_time` it takes deposits first, then the pool's best
+//! transactions, executes them ([`crate::execution`]), seals the block, commits it to disk in
+//! one transaction, and only then publishes it (head, pool update, subscriptions). A failed
+//! commit stops production (fail-stop): the in-memory trie would be ahead of the disk, and a
+//! restart rebuilds it from what was committed.
+
+use crate::{
+    chainspec::ChainSpec,
+    execution::{
+        BlockAttributes, ExecutionError, TransactionSource, TxRejection, execute_block, seal_block,
+    },
+    genesis::genesis_changeset,
+    pool::{BestTransactions, Pool, PoolConfig, PoolTransaction, SenderInfo},
+    primitives::{SealedBlock, SealedHeader, Transaction, TxDeposit},
+    storage::{ExecutedBlock, HistoricalStateDb, Store, StoreError, StoreReader},
+    trie::StateTrie,
+    validate::ValidTransaction,
+};
+use alloy_consensus::transaction::Recovered;
+use alloy_primitives::{Address, B256, Bytes, Sealed, address, keccak256};
+use parking_lot::{Mutex, RwLock};
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+use tokio::sync::broadcast;
+
+/// OP's `SequencerFeeVault` predeploy: where priority fees go by default.
+pub const SEQUENCER_FEE_VAULT: Address = address!("4200000000000000000000000000000000000011");
+/// The shortest block time the producer accepts.
+pub const MIN_BLOCK_TIME: Duration = Duration::from_millis(100);
+/// Blocks kept in the subscription channel for slow subscribers before they miss some.
+const EVENT_CHANNEL_CAPACITY: usize = 256;
+
+/// Errors opening or running the node.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The genesis is invalid.
+    #[error(transparent)]
+    Genesis(#[from] crate::genesis::GenesisError),
+    /// The data directory holds another chain.
+    #[error(
+        "the data directory holds a chain with genesis {stored}, but the configured genesis is {configured}: use another --datadir or the original genesis"
+    )]
+    GenesisMismatch {
+        /// Genesis hash in the database.
+        stored: B256,
+        /// Genesis hash of the configuration.
+        configured: B256,
+    },
+    /// The state rebuilt from the database does not match the head's state root.
+    #[error(
+        "state root mismatch at block {number}: header has {expected}, the stored state gives {actual}"
+    )]
+    StateRootMismatch {
+        /// The head block.
+        number: u64,
+        /// The header's root.
+        expected: B256,
+        /// What the stored state hashes to.
+        actual: B256,
+    },
+    /// Executing a block failed.
+    #[error(transparent)]
+    Execution(#[from] ExecutionError),
+    /// An I/O error (creating the data directory).
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// How blocks are produced.
+#[derive(Debug, Clone)]
+pub struct BlockProductionConfig {
+    /// Time between blocks (at least [`MIN_BLOCK_TIME`]).
+    pub block_time: Duration,
+    /// Gas limit of every block.
+    pub gas_limit: u64,
+    /// Produce a block even when there is nothing to include. Off by default: the chain then
+    /// only advances when there are transactions or deposits, so an idle devnet stores
+    /// nothing.
+    pub empty_blocks: bool,
+    /// Receives the priority fees.
+    pub fee_recipient: Address,
+}
+
+impl Default for BlockProductionConfig {
+    fn default() -> Self {
+        Self {
+            block_time: Duration::from_secs(1),
+            gas_limit: crate::genesis::DEFAULT_GAS_LIMIT,
+            empty_blocks: false,
+            fee_recipient: SEQUENCER_FEE_VAULT,
+        }
+    }
+}
+
+/// Everything [`Node::open`] needs.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Where the database lives (created if missing).
+    pub datadir: PathBuf,
+    /// The chain.
+    pub spec: Arc<ChainSpec>,
+    /// Block production.
+    pub block: BlockProductionConfig,
+    /// Pool limits.
+    pub pool: PoolConfig,
+}
+
+/// A block the node committed, as subscribers see it.
+pub type CommittedBlock = Arc<ExecutedBlock>;
+
+/// The trie and the block whose state it holds, locked together.
+#[derive(Debug)]
+pub struct TrieState {
+    /// The world state trie.
+    pub trie: StateTrie,
+    /// The block the trie's state belongs to.
+    pub block: u64,
+}
+
+/// The running node's shared state.
+#[derive(Debug)]
+pub struct Node {
+    spec: Arc<ChainSpec>,
+    config: BlockProductionConfig,
+    store: Store,
+    trie: RwLock<TrieState>,
+    pool: Pool<ValidTransaction>,
+    head: RwLock<SealedHeader>,
+    deposits: Mutex<Vec<TxDeposit>>,
+    events: broadcast::Sender<CommittedBlock>,
+    stopping: AtomicBool,
+    failed: Mutex<Option<String>>,
+}
+
+impl Node {
+    /// Opens the database in `config.datadir` (writing the genesis block to a new one),
+    /// rebuilds the state trie and checks it against the head's state root.
+    pub fn open(config: NodeConfig) -> Result<Arc<Self>, NodeError> {
+        std::fs::create_dir_all(&config.datadir).map_err(|source| NodeError::Io {
+            context: format!("cannot create the data directory {}", config.datadir.display()),
+            source,
+        })?;
+        let store = Store::open(&config.datadir.join("chain.redb"))?;
+        let genesis_header = config.spec.genesis_header()?;
+
+        if store.head_number()?.is_none() {
+            tracing::info!(hash = %genesis_header.hash(), "writing the genesis block");
+            store.commit_block(&ExecutedBlock {
+                block: SealedBlock {
+                    header: genesis_header.clone(),
+                    transactions: vec![],
+                    senders: vec![],
+                },
+                receipts: vec![],
+                changes: genesis_changeset(&config.spec.genesis),
+            })?;
+        }
+
+        let reader = store.reader()?;
+        let stored_genesis =
+            reader.header(0)?.ok_or_else(|| StoreError::Corrupt("no genesis header".into()))?;
+        if stored_genesis.hash() != genesis_header.hash() {
+            return Err(NodeError::GenesisMismatch {
+                stored: stored_genesis.hash(),
+                configured: genesis_header.hash(),
+            });
+        }
+        let head_number =
+            reader.head_number()?.ok_or_else(|| StoreError::Corrupt("no head".into()))?;
+        let head = reader
+            .header(head_number)?
+            .ok_or_else(|| StoreError::Corrupt(format!("no header for head {head_number}")))?;
+
+        let started = Instant::now();
+        let accounts = reader.all_accounts()?;
+        let account_count = accounts.len();
+        let trie = StateTrie::from_accounts(accounts);
+        let root = trie.root();
+        if root != head.state_root {
+            return Err(NodeError::StateRootMismatch {
+                number: head_number,
+                expected: head.state_root,
+                actual: root,
+            });
+        }
+        tracing::info!(
+            head = head_number,
+            hash = %head.hash(),
+            accounts = account_count,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "state trie rebuilt and checked against the head's state root"
+        );
+
+        let pool = Pool::new(config.pool);
+        pool.set_base_fee(config.spec.next_base_fee(&head));
+        let (events, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
+        Ok(Arc::new(Self {
+            spec: config.spec,
+            config: config.block,
+            store,
+            trie: RwLock::new(TrieState { trie, block: head_number }),
+            pool,
+            head: RwLock::new(head),
+            deposits: Mutex::new(Vec::new()),
+            events,
+            stopping: AtomicBool::new(false),
+            failed: Mutex::new(None),
+        }))
+    }
+
+    /// The chain spec.
+    pub fn spec(&self) -> &Arc<ChainSpec> {
+        &self.spec
+    }
+
+    /// Block production settings.
+    pub fn block_config(&self) -> &BlockProductionConfig {
+        &self.config
+    }
+
+    /// The transaction pool.
+    pub fn pool(&self) -> &Pool<ValidTransaction> {
+        &self.pool
+    }
+
+    /// The latest committed block's header.
+    pub fn head(&self) -> SealedHeader {
+        self.head.read().clone()
+    }
+
+    /// A consistent snapshot of the database.
+    pub fn reader(&self) -> Result<StoreReader, StoreError> {
+        self.store.reader()
+    }
+
+    /// The state trie (the latest committed state), for proofs.
+    pub fn trie(&self) -> parking_lot::RwLockReadGuard<'_, TrieState> {
+        self.trie.read()
+    }
+
+    /// Receives every block after it is committed.
+    pub fn subscribe(&self) -> broadcast::Receiver<CommittedBlock> {
+        self.events.subscribe()
+    }
+
+    /// The base fee of the next block.
+    pub fn next_base_fee(&self) -> u64 {
+        self.spec.next_base_fee(&self.head.read())
+    }
+
+    /// Queues a deposit transaction for the next block (deposits come first, in queue order).
+    /// This is the internal API the prover-bridge feeds from L1.
+    pub fn queue_deposit(&self, deposit: TxDeposit) {
+        self.deposits.lock().push(deposit);
+    }
+
+    /// Why block production stopped, if it did.
+    pub fn failure(&self) -> Option<String> {
+        self.failed.lock().clone()
+    }
+
+    /// Adds a validated transaction to the pool, checking it against the latest state.
+    pub fn add_transaction(&self, tx: ValidTransaction) -> Result<B256, crate::pool::PoolError> {
+        let sender = tx.sender();
+        let info = self.sender_info(&sender);
+        let hash = tx.hash();
+        self.pool.add(tx, info, self.next_base_fee())?;
+        Ok(hash)
+    }
+
+    /// A sender's latest nonce and balance (zero for unknown accounts and on read errors,
+    /// which the pool then treats as an empty account).
+    pub fn sender_info(&self, sender: &Address) -> SenderInfo {
+        match self.store.reader().and_then(|r| r.account(sender)) {
+            Ok(Some(account)) => SenderInfo::new(account.nonce, account.balance),
+            Ok(None) => SenderInfo::default(),
+            Err(err) => {
+                tracing::error!(%sender, %err, "cannot read a sender's account");
+                SenderInfo::default()
+            }
+        }
+    }
+
+    /// Starts block production on its own thread; [`MinerHandle::stop`] ends it after the
+    /// block in progress.
+    pub fn spawn_miner(self: &Arc<Self>) -> MinerHandle {
+        let node = Arc::clone(self);
+        let thread = std::thread::Builder::new()
+            .name("ol-miner".into())
+            .spawn(move || node.mine_loop())
+            .expect("spawning a thread only fails when the OS is out of resources");
+        MinerHandle { node: Arc::clone(self), thread: Some(thread) }
+    }
+
+    fn mine_loop(&self) {
+        let block_time = self.config.block_time.max(MIN_BLOCK_TIME);
+        let mut next = Instant::now() + block_time;
+        while !self.stopping.load(Ordering::Acquire) {
+            let now = Instant::now();
+            if now < next {
+                std::thread::sleep((next - now).min(Duration::from_millis(50)));
+                continue;
+            }
+            next += block_time;
+            // After a long block (or a suspended machine), keep the cadence from now on
+            // instead of producing a burst of catch-up blocks.
+            if next < Instant::now() {
+                next = Instant::now() + block_time;
+            }
+            if let Err(err) = self.produce_block() {
+                tracing::error!(%err, "block production failed; stopping it (restart the node to recover)");
+                *self.failed.lock() = Some(err.to_string());
+                return;
+            }
+        }
+    }
+
+    /// Builds, commits and publishes one block if there is anything to include (or if empty
+    /// blocks are on). Returns the committed block.
+    pub fn produce_block(&self) -> Result<Option<CommittedBlock>, NodeError> {
+        let deposits = std::mem::take(&mut *self.deposits.lock());
+        let status = self.pool.status();
+        if deposits.is_empty() && status.pending == 0 && !self.config.empty_blocks {
+            return Ok(None);
+        }
+        let started = Instant::now();
+        let parent = self.head();
+        let base_fee = self.spec.next_base_fee(&parent);
+        let attributes = BlockAttributes {
+            timestamp: unix_now().max(parent.timestamp),
+            beneficiary: self.config.fee_recipient,
+            gas_limit: self.config.gas_limit,
+            // No L1 randomness yet: derived from the parent so that it is deterministic.
+            prev_randao: keccak256(parent.hash()),
+            parent_beacon_block_root: B256::ZERO,
+            extra_data: Bytes::new(),
+        };
+        let mut source = PoolSource {
+            deposits: deposits.into_iter(),
+            best: self.pool.best_transactions(base_fee),
+            invalid: Vec::new(),
+            current: None,
+        };
+        let reader = Arc::new(self.store.reader()?);
+        let outcome = execute_block(
+            &self.spec,
+            HistoricalStateDb::latest(reader),
+            &parent,
+            &attributes,
+            &mut source,
+        )?;
+        let invalid = std::mem::take(&mut source.invalid);
+        if !invalid.is_empty() {
+            self.pool.remove_transactions(invalid);
+        }
+        if outcome.transactions.is_empty() && !self.config.empty_blocks {
+            return Ok(None);
+        }
+        let executed_in = started.elapsed();
+
+        let executed = {
+            let mut trie = self.trie.write();
+            let executed = seal_block(outcome, &mut trie.trie);
+            trie.block = executed.block.number();
+            executed
+        };
+        let sealed_in = started.elapsed() - executed_in;
+        self.store.commit_block(&executed)?;
+        let committed_in = started.elapsed() - executed_in - sealed_in;
+
+        let header = executed.block.header.clone();
+        *self.head.write() = header.clone();
+        let next_base_fee = self.spec.next_base_fee(&header);
+        let changed = executed.changes.accounts.iter().map(|(address, update)| {
+            let info = update
+                .info
+                .map_or_else(SenderInfo::default, |a| SenderInfo::new(a.nonce, a.balance));
+            (*address, info)
+        });
+        let mined = executed.block.transactions.iter().map(Transaction::tx_hash);
+        self.pool.on_block_committed(changed, mined, next_base_fee);
+
+        let txs = executed.block.transactions.len();
+        metrics::counter!("ol_blocks_total").increment(1);
+        metrics::counter!("ol_transactions_total").increment(txs as u64);
+        metrics::counter!("ol_gas_total").increment(header.gas_used);
+        metrics::gauge!("ol_head_number").set(header.number as f64);
+        metrics::histogram!("ol_block_execute_seconds").record(executed_in.as_secs_f64());
+        metrics::histogram!("ol_block_seal_seconds").record(sealed_in.as_secs_f64());
+        metrics::histogram!("ol_block_commit_seconds").record(committed_in.as_secs_f64());
+        tracing::info!(
+            number = header.number,
+            hash = %header.hash(),
+            txs,
+            gas_used = header.gas_used,
+            base_fee = header.base_fee_per_gas.unwrap_or_default(),
+            execute_ms = executed_in.as_millis() as u64,
+            seal_ms = sealed_in.as_millis() as u64,
+            commit_ms = committed_in.as_millis() as u64,
+            "block committed"
+        );
+        let committed = Arc::new(executed);
+        // No subscribers is not an error.
+        let _ = self.events.send(Arc::clone(&committed));
+        Ok(Some(committed))
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Feeds a block: queued deposits first, then the pool's best transactions.
+struct PoolSource {
+    deposits: std::vec::IntoIter<TxDeposit>,
+    best: BestTransactions<ValidTransaction>,
+    /// Transactions revm refused: removed from the pool after the block.
+    invalid: Vec<B256>,
+    /// The pool transaction handed out last.
+    current: Option<ValidTransaction>,
+}
+
+impl TransactionSource for PoolSource {
+    fn next_transaction(&mut self) -> Option<Recovered<Transaction>> {
+        if let Some(deposit) = self.deposits.next() {
+            let from = deposit.from;
+            self.current = None;
+            return Some(Recovered::new_unchecked(
+                Transaction::Deposit(Sealed::new(deposit)),
+                from,
+            ));
+        }
+        let tx = self.best.next()?;
+        let recovered = tx.recovered().clone();
+        self.current = Some(tx);
+        Some(recovered)
+    }
+
+    fn on_rejected(&mut self, tx: &Recovered<Transaction>, reason: &TxRejection) -> bool {
+        match &self.current {
+            Some(pooled) => {
+                self.best.mark_invalid(pooled);
+                if matches!(reason, TxRejection::Invalid(_)) {
+                    tracing::debug!(hash = %pooled.hash(), %reason, "dropping an invalid transaction");
+                    self.invalid.push(pooled.hash());
+                }
+            }
+            None => {
+                tracing::error!(hash = %tx.inner().tx_hash(), %reason, "a deposit was rejected");
+            }
+        }
+        true
+    }
+}
+
+/// The block producer's thread.
+#[derive(Debug)]
+pub struct MinerHandle {
+    node: Arc<Node>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl MinerHandle {
+    /// Stops block production after the block in progress and waits for the thread.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.node.stopping.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            // A panicked miner has already logged; nothing else to do.
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for MinerHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests of `ol-sequencer`: real nodes (in-process through `ol_sequencer::spawn`,
+//! or the binary as a subprocess), real clients (alloy, cast, forge), real peers (anvil).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+mod bad_input;
+mod common;
+mod provider;
+mod rpc_server;
