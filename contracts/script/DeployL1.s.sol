@@ -143,7 +143,7 @@ contract DeployL1 is Script {
 
         string memory root = "root";
         vm.serializeUint(root, "chainId", block.chainid);
-        vm.serializeUint(root, "deployedAtBlock", block.number);
+        vm.serializeUint(root, "startBlock", block.number);
         vm.serializeUint(root, "finalizationPeriodSeconds", _cfg.finalizationPeriodSeconds);
         vm.serializeString(root, "contracts", contracts);
         root = vm.serializeString(root, "roles", roles);

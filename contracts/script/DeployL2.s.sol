@@ -220,7 +220,7 @@ contract DeployL2 is Script {
 
         string memory root = "root";
         vm.serializeUint(root, "chainId", block.chainid);
-        vm.serializeUint(root, "deployedAtBlock", block.number);
+        vm.serializeUint(root, "startBlock", block.number);
         vm.serializeString(root, "contracts", c);
         vm.serializeString(root, "predeploys", p);
         vm.serializeString(root, "roles", r);

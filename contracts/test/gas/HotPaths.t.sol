@@ -66,8 +66,14 @@ contract HotPaths_Gas_Test is L2_TestInit {
     }
 
     function _coolAll() internal {
-        address[6] memory a =
-            [address(datanets), address(escrow), address(rewards), address(receipts), address(staking), address(registry)];
+        address[6] memory a = [
+            address(datanets),
+            address(escrow),
+            address(rewards),
+            address(receipts),
+            address(staking),
+            address(registry)
+        ];
         for (uint256 i = 0; i < a.length; i++) {
             vm.cool(a[i]);
         }
@@ -82,7 +88,12 @@ contract HotPaths_Gas_Test is L2_TestInit {
     function test_contribute_gas_succeeds() public {
         bytes memory data = abi.encodeCall(
             IDatanets.contribute,
-            (datanetId, keccak256("example-0001.jsonl"), 48_213, "ipfs://bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi")
+            (
+                datanetId,
+                keccak256("example-0001.jsonl"),
+                48_213,
+                "ipfs://bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
+            )
         );
         _coolAll();
         vm.prank(contributor);
@@ -121,7 +132,14 @@ contract HotPaths_Gas_Test is L2_TestInit {
     function test_postBatch_gas_succeeds() public {
         bytes memory data = abi.encodeCall(
             receipts.postBatch,
-            (modelId, keccak256("receipts"), keccak256("rewards"), 10 ether, 5_000, "ipfs://bafybeibatch000000000000000000000000000000000000000000")
+            (
+                modelId,
+                keccak256("receipts"),
+                keccak256("rewards"),
+                10 ether,
+                5_000,
+                "ipfs://bafybeibatch000000000000000000000000000000000000000000"
+            )
         );
         _coolAll();
         vm.prank(attestor);
@@ -137,7 +155,14 @@ contract HotPaths_Gas_Test is L2_TestInit {
         vm.warp(block.timestamp + WINDOW);
         bytes memory data = abi.encodeCall(
             receipts.postBatch,
-            (modelId, keccak256("receipts"), keccak256("rewards"), 1 ether, 5_000, "ipfs://bafybeibatch000000000000000000000000000000000000000000")
+            (
+                modelId,
+                keccak256("receipts"),
+                keccak256("rewards"),
+                1 ether,
+                5_000,
+                "ipfs://bafybeibatch000000000000000000000000000000000000000000"
+            )
         );
         _coolAll();
         vm.prank(attestor);
