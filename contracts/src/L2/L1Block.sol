@@ -17,6 +17,8 @@ import {IL1Block} from "../interfaces/IL1Block.sol";
 ///      IL1Block for the byte offsets and the packed calldata. Declaration order inside a slot
 ///      is low-order first, which is why `number` precedes `timestamp`, `sequenceNumber`
 ///      precedes the scalars and `operatorFeeConstant` precedes `operatorFeeScalar`.
+///      No event is emitted, like OP's: the values change in the first (system) transaction of
+///      every L2 block, whose calldata already carries them and is derived from L1 by replay.
 contract L1Block is IL1Block {
     /// @notice Semantic version.
     /// @custom:semver 1.0.0
