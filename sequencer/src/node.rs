@@ -291,7 +291,7 @@ impl Node {
     /// A sender's latest nonce and balance (zero for unknown accounts and on read errors,
     /// which the pool then treats as an empty account).
     pub fn sender_info(&self, sender: &Address) -> SenderInfo {
-        match self.store.reader().and_then(|r| r.account(sender)) {
+        match self.store.latest_account(sender) {
             Ok(Some(account)) => SenderInfo::new(account.nonce, account.balance),
             Ok(None) => SenderInfo::default(),
             Err(err) => {

@@ -202,6 +202,14 @@ impl Store {
         StoreReader::new(self.db.begin_read()?)
     }
 
+    /// An account's latest state, read without opening a full [`StoreReader`] (the
+    /// transaction-admission path calls this for every incoming transaction).
+    pub fn latest_account(&self, address: &Address) -> StoreResult<Option<AccountState>> {
+        let tx = self.db.begin_read()?;
+        let accounts = tx.open_table(ACCOUNTS)?;
+        accounts.get(address.as_slice())?.map(|v| AccountRecord::decode(v.value())).transpose()
+    }
+
     /// The number of the last committed block, or `None` for a new database.
     pub fn head_number(&self) -> StoreResult<Option<u64>> {
         self.reader()?.head_number()

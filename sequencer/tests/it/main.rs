@@ -4,5 +4,6 @@
 
 mod bad_input;
 mod common;
+mod crash;
 mod provider;
 mod rpc_server;
