@@ -2,8 +2,10 @@
 //! or the binary as a subprocess), real clients (alloy, cast, forge), real peers (anvil).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
+mod anvil_diff;
 mod bad_input;
 mod common;
 mod crash;
+mod foundry;
 mod provider;
 mod rpc_server;
