@@ -116,6 +116,8 @@ impl Cli {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -134,6 +136,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             .with_http_listener(addr)
             .install()
             .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?;
+        ol_sequencer::node::describe_metrics();
         tracing::info!(%addr, "Prometheus metrics at /metrics");
     }
     let sequencer = launch::spawn(config).await?;

@@ -398,7 +398,9 @@ impl Node {
             (*address, info)
         });
         let mined = executed.block.transactions.iter().map(Transaction::tx_hash);
-        self.pool.on_block_committed(changed, mined, next_base_fee);
+        let pool = self.pool.on_block_committed(changed, mined, next_base_fee);
+        metrics::gauge!("ol_pool_pending").set(pool.pending as f64);
+        metrics::gauge!("ol_pool_queued").set(pool.queued as f64);
 
         let txs = executed.block.transactions.len();
         metrics::counter!("ol_blocks_total").increment(1);
@@ -424,6 +426,27 @@ impl Node {
         let _ = self.events.send(Arc::clone(&committed));
         Ok(Some(committed))
     }
+}
+
+/// Registers the descriptions of the node's metrics (shown by the Prometheus exporter).
+pub fn describe_metrics() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!("ol_blocks_total", "Blocks committed");
+    describe_counter!("ol_transactions_total", "Transactions included in committed blocks");
+    describe_counter!("ol_gas_total", "Gas used by committed blocks");
+    describe_counter!(
+        "ol_rpc_transactions_accepted_total",
+        "Transactions accepted by eth_sendRawTransaction"
+    );
+    describe_gauge!("ol_head_number", "Number of the latest committed block");
+    describe_gauge!("ol_pool_pending", "Executable transactions in the pool after the last block");
+    describe_gauge!("ol_pool_queued", "Transactions waiting for a nonce gap or funds");
+    describe_histogram!("ol_block_execute_seconds", "Time executing a block's transactions");
+    describe_histogram!(
+        "ol_block_seal_seconds",
+        "Time computing a block's state root and other roots"
+    );
+    describe_histogram!("ol_block_commit_seconds", "Time writing a block to disk (durably)");
 }
 
 fn unix_now() -> u64 {

@@ -4,8 +4,10 @@
 
 mod anvil_diff;
 mod bad_input;
+mod binary;
 mod common;
 mod crash;
+mod deposits;
 mod foundry;
 mod provider;
 mod rpc_server;
