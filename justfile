@@ -47,6 +47,14 @@ test-contracts:
 test-scripts:
     scripts/tests/run
 
+# Regenerate contracts/artifacts/ (the ABIs and predeploy code Rust binds to) after changing a contract
+sync-artifacts:
+    scripts/sync-artifacts
+
+# Throughput of ol-sequencer against anvil and the in-process pipeline (BENCHMARKS.md)
+bench-sequencer *ARGS:
+    cargo bench -p ol-sequencer --bench throughput -- {{ ARGS }}
+
 # Release build of every binary
 build:
     cargo build --workspace --release

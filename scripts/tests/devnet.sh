@@ -8,7 +8,8 @@ set -m # background jobs get their own process group and do not ignore SIGINT
 L1=$(free_port)
 L2=$(free_port)
 while [ "$L2" = "$L1" ]; do L2=$(free_port); done
-export OL_BUILD_PROFILE=dev OL_DEVNET_DIR="$TMP/devnet"
+export OL_BUILD_PROFILE=dev OL_DEVNET_DIR="$TMP/devnet" OL_NETWORK="devnet-test-$$"
+trap 'rm -rf "$TMP" "$ROOT/deployments/$OL_NETWORK"' EXIT
 
 "$ROOT/scripts/devnet" --l1-port "$L1" --l2-port "$L2" >"$TMP/devnet.out" 2>&1 &
 devnet_pid=$!
@@ -26,6 +27,16 @@ anvil_pid=$(cat "$OL_DEVNET_DIR/anvil.pid")
 sequencer_pid=$(cat "$OL_DEVNET_DIR/sequencer.pid")
 echo "ok: both chains answer (anvil $anvil_pid, sequencer $sequencer_pid)"
 
+# The contracts are deployed and their addresses written; each has code on its chain.
+for side in l1:$L1 l2:$L2; do
+  json="$ROOT/deployments/$OL_NETWORK/${side%%:*}.json"
+  [ -f "$json" ] || fail "no $json"
+  for address in $(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))["contracts"].values()))' "$json"); do
+    [ "$(cast code --rpc-url "http://127.0.0.1:${side#*:}" "$address")" != "0x" ] || fail "no code at $address ($json)"
+  done
+done
+echo "ok: L1 and L2 contracts deployed"
+
 # A second devnet on the same ports refuses to start, and says why.
 expect_failure "already in use" "$ROOT/scripts/devnet" --l1-port "$L1" --l2-port "$L2"
 kill -0 "$anvil_pid" && kill -0 "$sequencer_pid" || fail "the refused second start disturbed the first"
@@ -39,7 +50,7 @@ for pid in "$anvil_pid" "$sequencer_pid"; do
   ! kill -0 "$pid" 2>/dev/null || fail "process $pid is still running after Ctrl-C"
 done
 ! pgrep -f -- "--port $L1" >/dev/null || fail "an anvil on port $L1 is left"
-! pgrep -f -- "127.0.0.1:$L2" >/dev/null || fail "a sequencer on port $L2 is left"
+! pgrep -f -- "--http.port $L2" >/dev/null || fail "a sequencer on port $L2 is left"
 grep -q "devnet: stopped" "$TMP/devnet.out" || fail "no orderly stop message"
 grep -q "stopped" "$OL_DEVNET_DIR/sequencer.log" || fail "the sequencer did not shut down gracefully"
 echo "ok: Ctrl-C stopped everything"

@@ -32,16 +32,12 @@ use alloy_op_evm::{
     OpBlockExecutionCtx, OpBlockExecutor, OpEvmFactory, OpTx, block::OpAlloyReceiptBuilder,
     evm_env_for_op_block,
 };
-use alloy_primitives::{Address, B256, Bloom, Bytes, Sealed, U256, address};
+use alloy_primitives::{Address, B256, Bloom, Bytes, Sealed, U256};
+use ol_primitives::predeploys::L2_TO_L1_MESSAGE_PASSER;
 use revm::{
     database::{State, states::bundle_state::BundleRetention},
     database_interface::{DBErrorMarker, DatabaseRef},
 };
-
-/// OP's `L2ToL1MessagePasser` predeploy. From Isthmus on, a block header's `withdrawalsRoot`
-/// holds this account's storage root, so a withdrawal can be proven against an output root
-/// without the whole state.
-pub const L2_TO_L1_MESSAGE_PASSER: Address = address!("4200000000000000000000000000000000000016");
 
 /// What a block is built from besides its transactions and parent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -285,7 +281,8 @@ fn changeset_from_bundle(bundle: revm::database::BundleState) -> StateChangeset 
 
 /// Completes a block: applies its changes to `trie` (which must hold the parent's state),
 /// and fills in the state root, transactions root, receipts root, logs bloom, gas used and
-/// the message passer's storage root (Isthmus' `withdrawalsRoot`).
+/// the message passer's storage root: from Isthmus on, the header's `withdrawalsRoot` holds
+/// it, so a withdrawal can be proven against an output root without the whole state.
 pub fn seal_block(outcome: ExecutionOutcome, trie: &mut StateTrie) -> ExecutedBlock {
     let ExecutionOutcome { mut header, transactions, senders, receipts, gas_used, changes } =
         outcome;

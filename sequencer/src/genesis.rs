@@ -12,6 +12,7 @@ use alloy_genesis::{ChainConfig, Genesis, GenesisAccount};
 use alloy_primitives::{Address, B256, Bytes, Sealed, U256, address, bytes, keccak256};
 use alloy_signer_local::MnemonicBuilder;
 use alloy_trie::EMPTY_ROOT_HASH;
+use ol_primitives::predeploys::L2_TO_L1_MESSAGE_PASSER;
 use revm::primitives::KECCAK_EMPTY;
 use std::{collections::BTreeMap, path::Path};
 
@@ -118,12 +119,19 @@ pub fn dev_genesis(chain_id: u64) -> Genesis {
     }
 }
 
-/// Adds the predeploys every chain carries, unless the genesis already places code there.
+/// Adds the predeploys every chain carries (OP's `L1Block` and `L2ToL1MessagePasser` from the
+/// project's contracts, and the CREATE2 deployer), unless the genesis already places an account
+/// at their address.
 pub fn with_predeploys(mut genesis: Genesis) -> Genesis {
-    genesis.alloc.entry(CREATE2_DEPLOYER).or_insert_with(|| GenesisAccount {
-        code: Some(CREATE2_DEPLOYER_CODE),
-        ..Default::default()
-    });
+    let predeploys = ol_primitives::predeploys::predeploys()
+        .into_iter()
+        .chain([(CREATE2_DEPLOYER, CREATE2_DEPLOYER_CODE)]);
+    for (address, code) in predeploys {
+        genesis
+            .alloc
+            .entry(address)
+            .or_insert_with(|| GenesisAccount { code: Some(code), ..Default::default() });
+    }
     genesis
 }
 
@@ -198,7 +206,7 @@ pub fn genesis_header(genesis: &Genesis) -> Result<Sealed<Header>, GenesisError>
                 .base_fee_per_gas
                 .map_or(INITIAL_BASE_FEE, |f| f.min(u128::from(u64::MAX)) as u64),
         ),
-        withdrawals_root: Some(trie.storage_root(crate::execution::L2_TO_L1_MESSAGE_PASSER)),
+        withdrawals_root: Some(trie.storage_root(L2_TO_L1_MESSAGE_PASSER)),
         blob_gas_used: Some(0),
         excess_blob_gas: Some(0),
         parent_beacon_block_root: Some(B256::ZERO),

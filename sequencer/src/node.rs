@@ -22,7 +22,7 @@ use crate::{
     validate::ValidTransaction,
 };
 use alloy_consensus::transaction::Recovered;
-use alloy_primitives::{Address, B256, Bytes, Sealed, address, keccak256};
+use alloy_primitives::{Address, B256, Bytes, Sealed, keccak256};
 use parking_lot::{Mutex, RwLock};
 use std::{
     path::PathBuf,
@@ -35,8 +35,7 @@ use std::{
 };
 use tokio::sync::broadcast;
 
-/// OP's `SequencerFeeVault` predeploy: where priority fees go by default.
-pub const SEQUENCER_FEE_VAULT: Address = address!("4200000000000000000000000000000000000011");
+pub use ol_primitives::predeploys::SEQUENCER_FEE_VAULT;
 /// The shortest block time the producer accepts.
 pub const MIN_BLOCK_TIME: Duration = Duration::from_millis(100);
 /// Blocks kept in the subscription channel for slow subscribers before they miss some.

@@ -11,3 +11,4 @@ mod deposits;
 mod foundry;
 mod provider;
 mod rpc_server;
+mod withdrawal;
