@@ -5,6 +5,7 @@
 //! ```text
 //! cargo bench -p ol-sequencer --bench throughput            # 20,000 txs per load
 //! cargo bench -p ol-sequencer --bench throughput -- --txs 40000 --runs 3
+//! OL_BENCH_LOG=info cargo bench -p ol-sequencer --bench throughput   # keep ol-sequencer's log
 //! ```
 //!
 //! Both nodes start from the same genesis file (the load's senders funded), with 200 ms
@@ -189,6 +190,18 @@ impl Drop for NodeProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // OL_BENCH_LOG=info keeps the node's log (block timings) for a look afterwards.
+        if std::env::var_os("OL_BENCH_LOG").is_some() {
+            let log = self._dir.path().join("node.log");
+            let kept = std::env::temp_dir().join(format!(
+                "ol-bench-{}-{}.log",
+                self.name,
+                std::process::id()
+            ));
+            if std::fs::copy(&log, &kept).is_ok() {
+                eprintln!("  {} log kept at {}", self.name, kept.display());
+            }
+        }
     }
 }
 
@@ -222,7 +235,7 @@ fn start(name: &'static str, genesis: &Value) -> NodeProcess {
             .arg(dir.path().join("data"))
             .args(["--http.port", &port.to_string(), "--block-time", &BLOCK_TIME_MS.to_string()])
             .args(["--gas-limit", &GAS_LIMIT.to_string()])
-            .env("RUST_LOG", "warn");
+            .env("RUST_LOG", std::env::var("OL_BENCH_LOG").unwrap_or_else(|_| "warn".into()));
         cmd
     };
     let child = cmd
