@@ -2,9 +2,12 @@
 //! same receipts (status, gas used, logs, contract address), the same `eth_getLogs` answers and
 //! the same state afterwards.
 
-use crate::common::{dev_sequencer, dev_signer, set_topic, test_contract_initcode};
+use crate::common::{
+    GWEI, dev_sequencer, dev_signer, eip1559, free_port, rpc as rpc_result, set_topic,
+    test_contract_initcode, tool,
+};
 use alloy::{
-    consensus::{SignableTransaction, TxEip1559, TxEip2930, TxEip7702, TxEnvelope, TxLegacy},
+    consensus::{SignableTransaction, TxEip2930, TxEip7702, TxEnvelope, TxLegacy},
     eips::{
         Encodable2718,
         eip2930::{AccessList, AccessListItem},
@@ -16,37 +19,19 @@ use alloy::{
 };
 use serde_json::{Value, json};
 use std::{
-    path::Path,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 const CHAIN_ID: u64 = ol_sequencer::config::DEFAULT_CHAIN_ID;
-const GWEI: u128 = 1_000_000_000;
 const X: Address = address!("0000000000000000000000000000000000001111");
 const Y: Address = address!("0000000000000000000000000000000000002222");
 const Z: Address = address!("0000000000000000000000000000000000003333");
 
+/// The result of a call that must succeed.
 fn rpc(url: &str, method: &str, params: Value) -> Value {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    let answer: Value =
-        reqwest::blocking::Client::new().post(url).json(&body).send().unwrap().json().unwrap();
-    assert!(answer.get("error").is_none(), "{method} on {url}: {answer}");
-    answer["result"].clone()
-}
-
-fn eip1559(nonce: u64, to: TxKind, value: U256, input: Bytes, gas: u64) -> TxEip1559 {
-    TxEip1559 {
-        chain_id: CHAIN_ID,
-        nonce,
-        gas_limit: gas,
-        max_fee_per_gas: 100 * GWEI,
-        max_priority_fee_per_gas: GWEI,
-        to,
-        value,
-        access_list: Default::default(),
-        input,
-    }
+    rpc_result(url, method, params.clone())
+        .unwrap_or_else(|e| panic!("{method} {params} on {url}: {e}"))
 }
 
 /// The transactions both nodes get, in order: every transaction type the chain runs, a
@@ -199,10 +184,8 @@ fn observe(url: &str, txs: &[Vec<u8>]) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn receipts_logs_and_state_match_anvil() {
-    let anvil_bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/anvil");
-    assert!(anvil_bin.exists(), "anvil is missing: run scripts/bootstrap (scripts/test does)");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut anvil = Command::new(anvil_bin)
+    let port = free_port();
+    let mut anvil = Command::new(tool("anvil"))
         .args([
             "--port",
             &port.to_string(),

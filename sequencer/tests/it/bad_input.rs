@@ -1,6 +1,6 @@
 //! Bad input, each with its clear error; the node keeps running and nothing changes.
 
-use crate::common::{dev_sequencer, dev_signer};
+use crate::common::{call, dev_sequencer, dev_signer};
 use alloy::{
     consensus::{SignableTransaction, TxEip1559, TxEnvelope, TxLegacy},
     eips::Encodable2718,
@@ -43,12 +43,6 @@ async fn post(url: &str, body: String) -> (u16, Value) {
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
-async fn call(url: &str, method: &str, params: Value) -> Value {
-    post(url, json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string())
-        .await
-        .1
 }
 
 async fn send_raw(url: &str, raw: &[u8]) -> Value {

@@ -2,29 +2,13 @@
 //! graceful shutdown on SIGTERM, a restart that keeps the chain, and clear errors for bad
 //! flags.
 
-use crate::common::dev_signer;
-use alloy::{
-    consensus::{SignableTransaction, TxEip1559, TxEnvelope},
-    eips::Encodable2718,
-    network::TxSignerSync,
-    primitives::{Bytes, TxKind, U256, address},
-};
-use serde_json::{Value, json};
+use crate::common::{dev_signer, eip1559, free_port, rpc, sign};
+use alloy::primitives::{Bytes, TxKind, U256, address};
+use serde_json::json;
 use std::{
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn rpc(url: &str, method: &str, params: Value) -> Option<Value> {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    let answer: Value =
-        reqwest::blocking::Client::new().post(url).json(&body).send().ok()?.json().ok()?;
-    answer.get("result").cloned()
-}
 
 fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -60,23 +44,12 @@ fn config_file_metrics_sigterm_and_restart() {
     };
 
     let child = start();
-    wait_for("the JSON-RPC server", || rpc(&url, "eth_chainId", json!([])).is_some());
-    let mut tx = TxEip1559 {
-        chain_id: ol_sequencer::config::DEFAULT_CHAIN_ID,
-        nonce: 0,
-        gas_limit: 21_000,
-        max_fee_per_gas: 10_000_000_000,
-        max_priority_fee_per_gas: 1_000_000_000,
-        to: TxKind::Call(address!("0000000000000000000000000000000000000042")),
-        value: U256::from(1),
-        access_list: Default::default(),
-        input: Bytes::new(),
-    };
-    let sig = dev_signer(0).sign_transaction_sync(&mut tx).unwrap();
-    let raw = Bytes::from(TxEnvelope::from(tx.into_signed(sig)).encoded_2718());
+    wait_for("the JSON-RPC server", || rpc(&url, "eth_chainId", json!([])).is_ok());
+    let to = TxKind::Call(address!("0000000000000000000000000000000000000042"));
+    let raw = sign(&dev_signer(0), eip1559(0, to, U256::from(1), Bytes::new(), 21_000));
     let hash = rpc(&url, "eth_sendRawTransaction", json!([raw])).unwrap();
     wait_for("the receipt", || {
-        rpc(&url, "eth_getTransactionReceipt", json!([hash])).is_some_and(|r| !r.is_null())
+        rpc(&url, "eth_getTransactionReceipt", json!([hash])).is_ok_and(|r| !r.is_null())
     });
 
     // Prometheus metrics count the block and the transaction (recorded just after the commit
@@ -105,7 +78,7 @@ fn config_file_metrics_sigterm_and_restart() {
 
     // A restart keeps the chain: the transaction and its block are still there.
     let mut child = start();
-    wait_for("the restarted server", || rpc(&url, "eth_chainId", json!([])).is_some());
+    wait_for("the restarted server", || rpc(&url, "eth_chainId", json!([])).is_ok());
     let receipt = rpc(&url, "eth_getTransactionReceipt", json!([hash])).unwrap();
     assert_eq!(receipt["status"], "0x1");
     assert_eq!(rpc(&url, "eth_blockNumber", json!([])).unwrap(), "0x1");

@@ -1,13 +1,21 @@
 //! Shared helpers: a dev sequencer on a free port, the dev accounts' keys, a test contract.
 
 use alloy::{
-    network::EthereumWallet,
-    primitives::{Address, Bytes, keccak256},
+    consensus::{SignableTransaction, TxEip1559, TxEnvelope},
+    eips::Encodable2718,
+    network::{EthereumWallet, TxSignerSync},
+    primitives::{Address, Bytes, TxKind, U256, keccak256},
     providers::{Provider, ProviderBuilder},
     signers::local::{MnemonicBuilder, PrivateKeySigner},
 };
-use ol_sequencer::{SequencerConfig, SequencerHandle, genesis::DEV_MNEMONIC};
-use std::path::PathBuf;
+use ol_sequencer::{
+    SequencerConfig, SequencerHandle, config::DEFAULT_CHAIN_ID, genesis::DEV_MNEMONIC,
+};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+/// 1 gwei.
+pub const GWEI: u128 = 1_000_000_000;
 
 /// A dev sequencer in a temporary data directory, with 100 ms blocks and the operator methods
 /// on. The directory lives as long as the returned guard.
@@ -68,4 +76,77 @@ pub fn test_contract_initcode() -> Bytes {
 /// The address the dev account `index` creates its `nonce`-th contract at.
 pub fn created_address(index: u32, nonce: u64) -> Address {
     dev_signer(index).address().create(nonce)
+}
+
+/// The repository's root folder.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// A tool scripts/bootstrap installs (forge, cast, anvil).
+pub fn tool(name: &str) -> PathBuf {
+    let path = root().join(".tools/bin").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/bootstrap (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One JSON-RPC call over HTTP, blocking: `Ok(result)`, or `Err` with the error object (or the
+/// transport failure as a string).
+pub fn rpc(url: &str, method: &str, params: Value) -> Result<Value, Value> {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let client = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let answer: Value = client
+        .post(url)
+        .json(&body)
+        .send()
+        .and_then(|r| r.json())
+        .map_err(|e| Value::String(e.to_string()))?;
+    match answer.get("result") {
+        Some(result) => Ok(result.clone()),
+        None => Err(answer.get("error").cloned().unwrap_or(answer)),
+    }
+}
+
+/// One JSON-RPC call over HTTP, async; answers the whole response object.
+pub async fn call(url: &str, method: &str, params: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    reqwest::Client::new().post(url).json(&body).send().await.unwrap().json().await.unwrap()
+}
+
+/// A hex quantity (`"0x1a"`) as a number.
+pub fn quantity(v: &Value) -> u64 {
+    u64::from_str_radix(v.as_str().unwrap_or("0x0").trim_start_matches("0x"), 16).unwrap()
+}
+
+/// An EIP-1559 transaction on the dev chain paying 100 gwei at most, 1 gwei tip.
+pub fn eip1559(nonce: u64, to: TxKind, value: U256, input: Bytes, gas: u64) -> TxEip1559 {
+    TxEip1559 {
+        chain_id: DEFAULT_CHAIN_ID,
+        nonce,
+        gas_limit: gas,
+        max_fee_per_gas: 100 * GWEI,
+        max_priority_fee_per_gas: GWEI,
+        to,
+        value,
+        access_list: Default::default(),
+        input,
+    }
+}
+
+/// Signs an EIP-1559 transaction and encodes it as `eth_sendRawTransaction` takes it.
+pub fn sign(signer: &PrivateKeySigner, mut tx: TxEip1559) -> Bytes {
+    let signature = signer.sign_transaction_sync(&mut tx).unwrap();
+    TxEnvelope::from(tx.into_signed(signature)).encoded_2718().into()
 }

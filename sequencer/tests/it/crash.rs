@@ -1,15 +1,12 @@
 //! `kill -9` under load: every transaction whose receipt was handed out survives, and the
 //! chain continues from the same head.
 
-use crate::common::dev_signer;
+use crate::common::{dev_signer, eip1559, free_port, quantity, rpc, sign};
 use alloy::{
-    consensus::{SignableTransaction, TxEip1559, TxEnvelope},
-    eips::Encodable2718,
-    network::TxSignerSync,
     primitives::{Address, B256, Bytes, TxKind, U256, address},
     signers::local::PrivateKeySigner,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use std::{
     collections::BTreeMap,
     path::Path,
@@ -41,39 +38,15 @@ fn start(datadir: &Path, port: u16) -> Sequencer {
         .unwrap();
     let url = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while rpc(&url, "eth_chainId", json!([])).is_none() {
+    while rpc(&url, "eth_chainId", json!([])).is_err() {
         assert!(Instant::now() < deadline, "the sequencer did not come up");
         std::thread::sleep(Duration::from_millis(20));
     }
     Sequencer { child, url }
 }
 
-fn rpc(url: &str, method: &str, params: Value) -> Option<Value> {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    let client =
-        reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().ok()?;
-    let answer: Value = client.post(url).json(&body).send().ok()?.json().ok()?;
-    answer.get("result").cloned()
-}
-
-fn quantity(v: &Value) -> u64 {
-    u64::from_str_radix(v.as_str().unwrap_or("0x0").trim_start_matches("0x"), 16).unwrap()
-}
-
 fn transfer(signer: &PrivateKeySigner, nonce: u64) -> Bytes {
-    let mut tx = TxEip1559 {
-        chain_id: ol_sequencer::config::DEFAULT_CHAIN_ID,
-        nonce,
-        gas_limit: 21_000,
-        max_fee_per_gas: 100_000_000_000,
-        max_priority_fee_per_gas: 1_000_000_000,
-        to: TxKind::Call(SINK),
-        value: U256::from(1),
-        access_list: Default::default(),
-        input: Bytes::new(),
-    };
-    let sig = signer.sign_transaction_sync(&mut tx).unwrap();
-    TxEnvelope::from(tx.into_signed(sig)).encoded_2718().into()
+    sign(signer, eip1559(nonce, TxKind::Call(SINK), U256::from(1), Bytes::new(), 21_000))
 }
 
 /// Receipts handed out: tx hash → (block number, block hash).
@@ -90,12 +63,12 @@ fn load(
     let mut outstanding: Vec<B256> = Vec::new();
     while Instant::now() < deadline {
         for signer in signers {
-            let Some(nonce) =
+            let Ok(nonce) =
                 rpc(url, "eth_getTransactionCount", json!([signer.address(), "pending"]))
             else {
                 return;
             };
-            let Some(hash) =
+            let Ok(hash) =
                 rpc(url, "eth_sendRawTransaction", json!([transfer(signer, quantity(&nonce))]))
             else {
                 continue;
@@ -105,7 +78,7 @@ fn load(
         let mut still = Vec::new();
         for hash in outstanding.drain(..) {
             match rpc(url, "eth_getTransactionReceipt", json!([hash])) {
-                Some(receipt) if !receipt.is_null() => {
+                Ok(receipt) if !receipt.is_null() => {
                     let block = serde_json::from_value(receipt["blockHash"].clone()).unwrap();
                     acknowledged.insert(hash, (quantity(&receipt["blockNumber"]), block));
                 }
@@ -120,7 +93,7 @@ fn load(
 fn kill_minus_nine_under_load_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let datadir = dir.path().join("data");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let signers: Vec<PrivateKeySigner> = (1..5).map(dev_signer).collect();
     let mut acknowledged = Acknowledged::new();
     let mut rng_state = 0x9e37_79b9_7f4a_7c15u64;

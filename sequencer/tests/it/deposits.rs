@@ -2,15 +2,14 @@
 //! OPEN, run without signature or fee, come first in their block, and show in the RPC with
 //! their deposit fields.
 
-use crate::common::dev_sequencer;
+use crate::common::{call, dev_sequencer};
 use alloy::primitives::{Address, B256, U256, address};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-async fn call(url: &str, method: &str, params: Value) -> Value {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    let answer: Value =
-        reqwest::Client::new().post(url).json(&body).send().await.unwrap().json().await.unwrap();
+/// The result of a call that must succeed.
+async fn result(url: &str, method: &str, params: Value) -> Value {
+    let answer = call(url, method, params).await;
     assert!(answer.get("error").is_none(), "{method}: {answer}");
     answer["result"].clone()
 }
@@ -22,7 +21,7 @@ async fn a_queued_deposit_mints_and_executes_without_fee() {
     let from = Address::repeat_byte(0xd1);
     let to = address!("000000000000000000000000000000000000b0b0");
     let one = U256::from(10u64).pow(U256::from(18u64));
-    let hash = call(
+    let hash = result(
         &url,
         "ol_queueDeposit",
         json!([{
@@ -38,7 +37,7 @@ async fn a_queued_deposit_mints_and_executes_without_fee() {
 
     let mut receipt = Value::Null;
     for _ in 0..100 {
-        receipt = call(&url, "eth_getTransactionReceipt", json!([hash])).await;
+        receipt = result(&url, "eth_getTransactionReceipt", json!([hash])).await;
         if !receipt.is_null() {
             break;
         }
@@ -51,11 +50,11 @@ async fn a_queued_deposit_mints_and_executes_without_fee() {
     assert_eq!(receipt["effectiveGasPrice"], "0x0");
 
     // Minted 5, sent 1, paid no fee.
-    let balance = call(&url, "eth_getBalance", json!([from, "latest"])).await;
+    let balance = result(&url, "eth_getBalance", json!([from, "latest"])).await;
     assert_eq!(balance, json!(format!("{:#x}", one * U256::from(4))));
-    let balance = call(&url, "eth_getBalance", json!([to, "latest"])).await;
+    let balance = result(&url, "eth_getBalance", json!([to, "latest"])).await;
     assert_eq!(balance, json!(format!("{one:#x}")));
-    let tx = call(&url, "eth_getTransactionByHash", json!([hash])).await;
+    let tx = result(&url, "eth_getTransactionByHash", json!([hash])).await;
     assert_eq!(tx["sourceHash"], json!(B256::repeat_byte(0x5e)));
     assert_eq!(tx["from"].as_str().unwrap().to_lowercase(), format!("{from:?}").to_lowercase());
     seq.stop().await;

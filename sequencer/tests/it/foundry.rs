@@ -1,30 +1,12 @@
 //! Foundry against the sequencer, unchanged: `cast send`/`call`/`receipt`, and
 //! `forge script --broadcast` deploying the L2 contract suite.
 
-use crate::common::{dev_sequencer, dev_signer};
+use crate::common::{dev_sequencer, dev_signer, root, tool};
 use alloy::primitives::hex;
 use serde_json::Value;
-use std::{
-    path::{Path, PathBuf},
-    process::{Command, Output},
-};
+use std::process::{Command, Output};
 
 const BOB: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-/// A tool scripts/bootstrap installs.
-fn tool(name: &str) -> PathBuf {
-    let path = root().join(".tools/bin").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/bootstrap (scripts/test does)",
-        path.display()
-    );
-    path
-}
 
 fn run(cmd: &mut Command) -> String {
     let Output { status, stdout, stderr } = cmd.current_dir(root()).output().unwrap();
