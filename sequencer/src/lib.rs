@@ -11,13 +11,16 @@
 //! ```
 //!
 //! - [`chainspec`]: chain id, the pinned fork (Isthmus = Prague), EIP-1559 rules;
-//! - [`genesis`]: geth-style genesis files and the `--dev` genesis;
+//! - [`genesis`]: geth-style genesis files and the `--dev` genesis, with the predeploys;
 //! - [`execution`]: the state-transition function shared with the prover-bridge's replay;
 //! - [`trie`]: the world-state Merkle-Patricia trie, updated incrementally each block;
 //! - [`storage`]: the redb database: blocks, receipts, state, history, log index;
+//! - [`validate`]: stateless checks of incoming transactions, parallel sender recovery;
 //! - [`pool`]: the mempool: pending and queued transactions per sender, replacement, eviction;
+//! - [`node`]: the node's state and its block producer;
 //! - [`config`]: the node's configuration, read from a TOML file with CLI overrides;
-//! - [`rpc`]: the JSON-RPC server (HTTP and WebSocket on one port, batch requests, limits).
+//! - [`rpc`]: the JSON-RPC server (HTTP and WebSocket on one port, batch requests, limits);
+//! - [`launch`]: [`spawn`] a whole sequencer in-process (what the binary and the tests run).
 
 pub mod chainspec;
 pub mod config;

@@ -88,6 +88,18 @@ async fn alloy_provider_covers_the_rpc_list() {
     assert!(set_receipt.status());
     assert!(set_receipt.gas_used <= estimate);
     assert_eq!(p.get_storage_at(contract, U256::ZERO).await.unwrap(), U256::from(42));
+    // History: the state before the call, and a call before the contract existed.
+    let set_block = set_receipt.block_number.unwrap();
+    let old = p
+        .get_storage_at(contract, U256::ZERO)
+        .block_id(BlockId::number(set_block - 1))
+        .await
+        .unwrap();
+    assert_eq!(old, U256::ZERO);
+    let read = TransactionRequest::default().with_to(contract).with_input(B256::with_last_byte(1));
+    let before_deploy = p.call(read.clone()).block(BlockId::number(number)).await.unwrap();
+    assert!(before_deploy.is_empty(), "no code at block {number}: a call returns nothing");
+    assert_eq!(p.call(read).await.unwrap().as_ref(), B256::with_last_byte(1).as_slice());
     let reverted = p.call(TransactionRequest::default().with_to(contract)).await.unwrap_err();
     let payload = reverted.as_error_resp().expect("a JSON-RPC error").clone();
     assert_eq!(payload.code, 3);

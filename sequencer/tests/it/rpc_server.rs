@@ -37,6 +37,31 @@ async fn unknown_method_is_minus_32601() {
 }
 
 #[tokio::test]
+async fn batches_are_answered_call_by_call() {
+    let (seq, _dir) = dev_sequencer().await;
+    let batch = serde_json::json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"},
+        {"jsonrpc": "2.0", "id": 2, "method": "eth_noSuchMethod"},
+        {"jsonrpc": "2.0", "id": 3, "method": "eth_blockNumber"},
+    ]);
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(seq.http_url())
+        .json(&batch)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let answers = answer.as_array().expect("a batch answers with an array");
+    let by_id = |id: u64| answers.iter().find(|a| a["id"] == id).unwrap().clone();
+    assert_eq!(by_id(1)["result"], format!("{:#x}", ol_sequencer::config::DEFAULT_CHAIN_ID));
+    assert_eq!(by_id(2)["error"]["code"], -32601);
+    assert_eq!(by_id(3)["result"], "0x0");
+    seq.stop().await;
+}
+
+#[tokio::test]
 async fn admin_methods_are_off_by_default() {
     let dir = tempfile::tempdir().unwrap();
     let mut config =
