@@ -2,7 +2,7 @@
 //! command line can override. Defaults are the library's constants, so the file, the flags and
 //! the code agree (see `sequencer/sequencer.example.toml`).
 
-use crate::{node::SEQUENCER_FEE_VAULT, pool::PoolConfig};
+use crate::{l1::L1FeeParams, node::SEQUENCER_FEE_VAULT, pool::PoolConfig};
 use alloy_primitives::Address;
 use serde::Deserialize;
 use std::{
@@ -99,6 +99,8 @@ pub struct BlockConfig {
     pub empty_blocks: bool,
     /// Receives priority fees.
     pub fee_recipient: Address,
+    /// L1-fee parameters written with every L1 info deposit (zero: no L1 data fee).
+    pub l1_fees: L1FeeParams,
 }
 
 /// Pool limits.
@@ -137,7 +139,7 @@ pub struct RpcConfig {
     pub max_log_block_range: u64,
     /// Most logs in one `eth_getLogs` answer.
     pub max_logs_per_response: usize,
-    /// Serve the `ol_` operator methods (queueing deposits); off by default.
+    /// Serve the `ol_` operator methods (the bridge's L1 origins and deposits); off by default.
     pub admin: bool,
 }
 
@@ -171,6 +173,7 @@ impl Default for BlockConfig {
             gas_limit: None,
             empty_blocks: false,
             fee_recipient: SEQUENCER_FEE_VAULT,
+            l1_fees: L1FeeParams::default(),
         }
     }
 }

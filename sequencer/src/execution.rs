@@ -299,5 +299,6 @@ pub fn seal_block(outcome: ExecutionOutcome, trie: &mut StateTrie) -> ExecutedBl
         block: SealedBlock { header: Sealed::new(header), transactions, senders },
         receipts,
         changes,
+        l1_origin: None,
     }
 }

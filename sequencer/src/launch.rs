@@ -84,6 +84,7 @@ pub async fn spawn(config: SequencerConfig) -> Result<SequencerHandle, LaunchErr
             gas_limit,
             empty_blocks: config.block.empty_blocks,
             fee_recipient: config.block.fee_recipient,
+            l1_fees: config.block.l1_fees,
         },
         pool: config.pool.pool_config(gas_limit),
         spec,

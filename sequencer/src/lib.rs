@@ -13,6 +13,7 @@
 //! - [`chainspec`]: chain id, the pinned fork (Isthmus = Prague), EIP-1559 rules;
 //! - [`genesis`]: geth-style genesis files and the `--dev` genesis, with the predeploys;
 //! - [`execution`]: the state-transition function shared with the prover-bridge's replay;
+//! - [`l1`]: each block's L1 origin and the L1 info deposit that records it;
 //! - [`trie`]: the world-state Merkle-Patricia trie, updated incrementally each block;
 //! - [`storage`]: the redb database: blocks, receipts, state, history, log index;
 //! - [`validate`]: stateless checks of incoming transactions, parallel sender recovery;
@@ -26,6 +27,7 @@ pub mod chainspec;
 pub mod config;
 pub mod execution;
 pub mod genesis;
+pub mod l1;
 pub mod launch;
 pub mod node;
 pub mod pool;

@@ -3,9 +3,10 @@
 //!
 //! [`Node::open`] opens (or initialises) the database, rebuilds the state trie from it and
 //! checks it against the head's state root. [`Node::spawn_miner`] starts block production
-//! on its own thread: every `block_time` it takes deposits first, then the pool's best
-//! transactions, executes them ([`crate::execution`]), seals the block, commits it to disk in
-//! one transaction, and only then publishes it (head, pool update, subscriptions). A failed
+//! on its own thread: every `block_time` it takes the L1 info deposit and the deposits of any
+//! new L1 origin first ([`crate::l1`]), then the pool's best transactions, executes them
+//! ([`crate::execution`]), seals the block, commits it to disk in one transaction, and only then
+//! publishes it (head, pool update, subscriptions). A failed
 //! commit stops production (fail-stop): the in-memory trie would be ahead of the disk, and a
 //! restart rebuilds it from what was committed.
 
@@ -15,6 +16,7 @@ use crate::{
         BlockAttributes, ExecutionError, TransactionSource, TxRejection, execute_block, seal_block,
     },
     genesis::genesis_changeset,
+    l1::{Epoch, L1FeeParams, L1Info, L1Origin},
     pool::{BestTransactions, Pool, PoolConfig, PoolTransaction, SenderInfo},
     primitives::{SealedBlock, SealedHeader, Transaction, TxDeposit},
     storage::{ExecutedBlock, HistoricalStateDb, Store, StoreError, StoreReader},
@@ -98,6 +100,8 @@ pub struct BlockProductionConfig {
     pub empty_blocks: bool,
     /// Receives the priority fees.
     pub fee_recipient: Address,
+    /// The L1-fee parameters written with every L1 info deposit.
+    pub l1_fees: L1FeeParams,
 }
 
 impl Default for BlockProductionConfig {
@@ -107,7 +111,94 @@ impl Default for BlockProductionConfig {
             gas_limit: crate::genesis::DEFAULT_GAS_LIMIT,
             empty_blocks: false,
             fee_recipient: SEQUENCER_FEE_VAULT,
+            l1_fees: L1FeeParams::default(),
         }
+    }
+}
+
+/// How far back `eth_getProof` reaches: proofs at an older block revert the state trie block
+/// by block from the head, so their cost grows with the distance.
+pub const MAX_PROOF_HISTORY: u64 = 100_000;
+
+/// Why a proof could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ProofError {
+    /// The block is ahead of the head.
+    #[error("block {0} is not known")]
+    UnknownBlock(u64),
+    /// The block is further back than [`MAX_PROOF_HISTORY`].
+    #[error(
+        "proofs reach back {MAX_PROOF_HISTORY} blocks from the head {head}; block {asked} is older"
+    )]
+    TooOld {
+        /// The head.
+        head: u64,
+        /// The block asked for.
+        asked: u64,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The trie's own checks failed (a bug, or a corrupt database).
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Why an epoch was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum L1OriginError {
+    /// The epoch skips L1 blocks.
+    #[error(
+        "L1 block {got} does not follow the last known L1 origin {last}: send {expected} first"
+    )]
+    Gap {
+        /// The last known origin's number.
+        last: u64,
+        /// The number expected next.
+        expected: u64,
+        /// The number offered.
+        got: u64,
+    },
+    /// The epoch's parent is not the last known origin: L1 reorganised below the bridge's
+    /// confirmation depth.
+    #[error(
+        "L1 block {number} has parent {parent}, but the L1 origin at {prev} is {known}: an L1 reorg below the confirmation depth"
+    )]
+    Reorg {
+        /// The offered block.
+        number: u64,
+        /// Its parent hash.
+        parent: B256,
+        /// The previous number.
+        prev: u64,
+        /// The hash the L2 recorded for it.
+        known: B256,
+    },
+}
+
+/// What became of an offered epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AdvanceOutcome {
+    /// Queued: the next block adopts it.
+    Queued,
+    /// The L2 already knows this L1 block (a resend after a restart); nothing changes.
+    AlreadyKnown,
+}
+
+/// The L1 origins: the one the head block records, and the epochs waiting for a block.
+#[derive(Debug, Default)]
+struct L1State {
+    /// The head's origin and sequence number (none before the first epoch).
+    current: Option<(L1Origin, u64)>,
+    /// Epochs handed over but not in a block yet, in L1 order.
+    pending: Vec<Epoch>,
+}
+
+impl L1State {
+    /// The newest origin the node knows, adopted or pending.
+    fn latest(&self) -> Option<L1Origin> {
+        self.pending.last().map(|e| e.origin).or(self.current.map(|(o, _)| o))
     }
 }
 
@@ -145,7 +236,7 @@ pub struct Node {
     trie: RwLock<TrieState>,
     pool: Pool<ValidTransaction>,
     head: RwLock<SealedHeader>,
-    deposits: Mutex<Vec<TxDeposit>>,
+    l1: Mutex<L1State>,
     events: broadcast::Sender<CommittedBlock>,
     stopping: AtomicBool,
     failed: Mutex<Option<String>>,
@@ -172,6 +263,7 @@ impl Node {
                 },
                 receipts: vec![],
                 changes: genesis_changeset(&config.spec.genesis),
+                l1_origin: None,
             })?;
         }
 
@@ -210,6 +302,7 @@ impl Node {
             "state trie rebuilt and checked against the head's state root"
         );
 
+        let current_origin = reader.l1_origin_at_or_before(head_number)?;
         let pool = Pool::new(config.pool);
         pool.set_base_fee(config.spec.next_base_fee(&head));
         let (events, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
@@ -220,7 +313,7 @@ impl Node {
             trie: RwLock::new(TrieState { trie, block: head_number }),
             pool,
             head: RwLock::new(head),
-            deposits: Mutex::new(Vec::new()),
+            l1: Mutex::new(L1State { current: current_origin, pending: Vec::new() }),
             events,
             stopping: AtomicBool::new(false),
             failed: Mutex::new(None),
@@ -257,6 +350,69 @@ impl Node {
         self.trie.read()
     }
 
+    /// EIP-1186 account and storage proofs against the state root of block `number`. The
+    /// latest block's come straight from the live trie; an older block's from a copy of it with
+    /// the changes of the blocks since reverted (read from the history tables), whose root is
+    /// checked against that block's header before any proof is handed out.
+    pub fn account_proof(
+        &self,
+        address: Address,
+        slots: &[B256],
+        number: u64,
+    ) -> Result<crate::trie::AccountProof, ProofError> {
+        let internal = |e: crate::trie::TrieError| ProofError::Internal(e.to_string());
+        // The live trie and a database snapshot at the same block: the trie may be one block
+        // ahead while that block's commit is in flight.
+        let (mut trie, reader) = loop {
+            let guard = self.trie.read();
+            if number == guard.block {
+                return guard.trie.account_proof(address, slots).map_err(internal);
+            }
+            if number > guard.block {
+                return Err(ProofError::UnknownBlock(number));
+            }
+            if guard.block - number > MAX_PROOF_HISTORY {
+                return Err(ProofError::TooOld { head: guard.block, asked: number });
+            }
+            let reader = self.store.reader()?;
+            if reader.head_number()? == Some(guard.block) {
+                break (guard.trie.clone(), reader);
+            }
+            drop(guard);
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        let head = reader.head_number()?.unwrap_or_default();
+        let mut changed: std::collections::BTreeMap<
+            Address,
+            std::collections::BTreeSet<alloy_primitives::U256>,
+        > = Default::default();
+        for block in number + 1..=head {
+            for (account, keys) in reader.changed_keys(block)? {
+                changed.entry(account).or_default().extend(keys);
+            }
+        }
+        let mut updates = Vec::with_capacity(changed.len());
+        for (account, keys) in changed {
+            let info = reader.account_at(&account, number)?;
+            let storage = keys
+                .into_iter()
+                .map(|key| Ok((key, reader.storage_at(&account, &key, number)?)))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            updates.push((
+                account,
+                crate::trie::AccountUpdate { info, storage_wiped: false, storage },
+            ));
+        }
+        let root = trie.apply(updates);
+        let expected = reader.header(number)?.ok_or(ProofError::UnknownBlock(number))?.state_root;
+        if root != expected {
+            return Err(ProofError::Internal(format!(
+                "the state reverted to block {number} hashes to {root}, its header has {expected}"
+            )));
+        }
+        trie.account_proof(address, slots).map_err(internal)
+    }
+
     /// Receives every block after it is committed.
     pub fn subscribe(&self) -> broadcast::Receiver<CommittedBlock> {
         self.events.subscribe()
@@ -267,10 +423,46 @@ impl Node {
         self.spec.next_base_fee(&self.head.read())
     }
 
-    /// Queues a deposit transaction for the next block (deposits come first, in queue order).
-    /// This is the internal API the prover-bridge feeds from L1.
-    pub fn queue_deposit(&self, deposit: TxDeposit) {
-        self.deposits.lock().push(deposit);
+    /// Hands the node a confirmed L1 block and its deposits: the next block adopts it (its
+    /// deposits come first, after the L1 info deposit). This is the API the prover-bridge feeds.
+    /// Epochs must come in L1 order, each the child of the previous one; one the node already
+    /// knows is acknowledged without effect, so a bridge may resend after any restart.
+    pub fn advance_l1_origin(&self, epoch: Epoch) -> Result<AdvanceOutcome, L1OriginError> {
+        let mut l1 = self.l1.lock();
+        if let Some(last) = l1.latest() {
+            let number = epoch.origin.number;
+            if number <= last.number {
+                return Ok(AdvanceOutcome::AlreadyKnown);
+            }
+            if number != last.number + 1 {
+                return Err(L1OriginError::Gap {
+                    last: last.number,
+                    expected: last.number + 1,
+                    got: number,
+                });
+            }
+            if epoch.origin.parent_hash != last.hash {
+                return Err(L1OriginError::Reorg {
+                    number,
+                    parent: epoch.origin.parent_hash,
+                    prev: last.number,
+                    known: last.hash,
+                });
+            }
+        }
+        tracing::debug!(
+            number = epoch.origin.number,
+            deposits = epoch.deposits.len(),
+            "L1 origin queued"
+        );
+        l1.pending.push(epoch);
+        Ok(AdvanceOutcome::Queued)
+    }
+
+    /// The L1 origin of the head block and the newest one queued.
+    pub fn l1_origin(&self) -> (Option<L1Origin>, Option<L1Origin>) {
+        let l1 = self.l1.lock();
+        (l1.current.map(|(o, _)| o), l1.latest())
     }
 
     /// Why block production stopped, if it did.
@@ -337,11 +529,28 @@ impl Node {
     /// Builds, commits and publishes one block if there is anything to include (or if empty
     /// blocks are on). Returns the committed block.
     pub fn produce_block(&self) -> Result<Option<CommittedBlock>, NodeError> {
-        let deposits = std::mem::take(&mut *self.deposits.lock());
+        // The block adopts every pending epoch at once (their deposits in L1 order), or carries
+        // on with the current origin. Pending epochs stay queued until a block is committed.
+        let (pending, current) = {
+            let l1 = self.l1.lock();
+            (l1.pending.clone(), l1.current)
+        };
+        let deposits: Vec<TxDeposit> = pending.iter().flat_map(|e| e.deposits.clone()).collect();
         let status = self.pool.status();
         if deposits.is_empty() && status.pending == 0 && !self.config.empty_blocks {
             return Ok(None);
         }
+        let l1_info = match (pending.last(), current) {
+            (Some(epoch), _) => {
+                Some(L1Info { origin: epoch.origin, sequence_number: 0, fees: self.config.l1_fees })
+            }
+            (None, Some((origin, seq))) => {
+                Some(L1Info { origin, sequence_number: seq + 1, fees: self.config.l1_fees })
+            }
+            (None, None) => None,
+        };
+        let system_txs: Vec<TxDeposit> =
+            l1_info.iter().map(L1Info::deposit).chain(deposits).collect();
         let started = Instant::now();
         let parent = self.head();
         let base_fee = self.spec.next_base_fee(&parent);
@@ -355,7 +564,7 @@ impl Node {
             extra_data: Bytes::new(),
         };
         let mut source = PoolSource {
-            deposits: deposits.into_iter(),
+            deposits: system_txs.into_iter(),
             best: self.pool.best_transactions(base_fee),
             invalid: Vec::new(),
             current: None,
@@ -377,18 +586,24 @@ impl Node {
         }
         let executed_in = started.elapsed();
 
-        let executed = {
+        let mut executed = {
             let mut trie = self.trie.write();
             let executed = seal_block(outcome, &mut trie.trie);
             trie.block = executed.block.number();
             executed
         };
+        executed.l1_origin = l1_info.map(|info| (info.origin, info.sequence_number));
         let sealed_in = started.elapsed() - executed_in;
         self.store.commit_block(&executed)?;
         let committed_in = started.elapsed() - executed_in - sealed_in;
 
         let header = executed.block.header.clone();
         *self.head.write() = header.clone();
+        {
+            let mut l1 = self.l1.lock();
+            l1.pending.drain(..pending.len());
+            l1.current = executed.l1_origin;
+        }
         let next_base_fee = self.spec.next_base_fee(&header);
         let changed = executed.changes.accounts.iter().map(|(address, update)| {
             let info = update
@@ -452,7 +667,8 @@ fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// Feeds a block: queued deposits first, then the pool's best transactions.
+/// Feeds a block: the L1 info deposit and the adopted epochs' deposits first, then the pool's
+/// best transactions.
 struct PoolSource {
     deposits: std::vec::IntoIter<TxDeposit>,
     best: BestTransactions<ValidTransaction>,

@@ -28,14 +28,6 @@ pub enum EthRpcError {
     /// The requested block is not known.
     #[error("header not found")]
     HeaderNotFound,
-    /// `eth_getProof` on a block other than the latest.
-    #[error("proofs are only available for the latest block ({latest}); asked for {asked}")]
-    ProofUnavailable {
-        /// The latest block.
-        latest: u64,
-        /// The block asked for.
-        asked: u64,
-    },
     /// Bad parameters that deserialisation could not catch.
     #[error("{0}")]
     InvalidParams(String),
@@ -103,7 +95,6 @@ impl From<EthRpcError> for ErrorObjectOwned {
             EthRpcError::Pool(ref pool) => ErrorObject::owned(pool.rpc_code(), message, None::<()>),
             EthRpcError::InvalidTransaction(_)
             | EthRpcError::HeaderNotFound
-            | EthRpcError::ProofUnavailable { .. }
             | EthRpcError::Halted(_)
             | EthRpcError::CallInvalid(_)
             | EthRpcError::GasRequiredExceedsAllowance(_) => {

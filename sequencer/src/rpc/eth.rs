@@ -166,8 +166,9 @@ pub trait EthApi {
     #[method(name = "blobBaseFee")]
     fn blob_base_fee(&self) -> RpcResult<U256>;
 
-    /// EIP-1186 account and storage proofs against the latest state root.
-    #[method(name = "getProof")]
+    /// EIP-1186 account and storage proofs against the state root of a block (the latest, or
+    /// one of the last 100,000).
+    #[method(name = "getProof", blocking)]
     fn proof(
         &self,
         address: Address,
@@ -220,6 +221,11 @@ impl EthApiImpl {
             | BlockNumberOrTag::Safe
             | BlockNumberOrTag::Finalized => Ok(head),
         }
+    }
+
+    /// Resolves a block id (number, tag or hash) to a stored block number.
+    pub fn resolve_block(reader: &StoreReader, id: Option<BlockId>) -> EthResult<u64> {
+        Self::resolve_id(reader, id)
     }
 
     fn resolve_id(reader: &StoreReader, id: Option<BlockId>) -> EthResult<u64> {
@@ -703,16 +709,14 @@ impl EthApiServer for EthApiImpl {
     ) -> RpcResult<EIP1186AccountProofResponse> {
         let reader = self.reader()?;
         let asked = Self::resolve_id(&reader, block)?;
-        let trie = self.node.trie();
-        if asked != trie.block {
-            return Err(EthRpcError::ProofUnavailable { latest: trie.block, asked }.into());
-        }
+        drop(reader);
         let slots: Vec<B256> = keys.iter().map(|k| k.as_b256()).collect();
-        let proof = trie
-            .trie
-            .account_proof(address, &slots)
-            .map_err(|e| EthRpcError::Internal(e.to_string()))?;
-        drop(trie);
+        let proof = self.node.account_proof(address, &slots, asked).map_err(|e| match e {
+            crate::node::ProofError::UnknownBlock(_) => EthRpcError::HeaderNotFound,
+            crate::node::ProofError::TooOld { .. } => EthRpcError::InvalidParams(e.to_string()),
+            crate::node::ProofError::Store(e) => EthRpcError::Store(e),
+            crate::node::ProofError::Internal(e) => EthRpcError::Internal(e),
+        })?;
         let (balance, nonce, code_hash) = proof
             .account
             .as_ref()

@@ -7,7 +7,7 @@
 //! - [`call`]: `eth_call` and `eth_estimateGas`;
 //! - [`pubsub`]: `eth_subscribe` (`newHeads`, `logs`);
 //! - [`convert`]: stored types to alloy's RPC types;
-//! - `net_`, `web3_` and the operator's `ol_` methods are here.
+//! - `net_`, `web3_`, `debug_getRawBlock` and the operator's `ol_` methods are here.
 
 pub mod call;
 pub mod convert;
@@ -15,8 +15,13 @@ pub mod error;
 pub mod eth;
 pub mod pubsub;
 
-use crate::{CLIENT_VERSION, config::RpcConfig, node::Node, primitives::TxDeposit};
-use alloy_primitives::{Address, B256, Bytes, TxKind, U256, keccak256};
+use crate::{
+    CLIENT_VERSION,
+    config::RpcConfig,
+    l1::{Epoch, L1Origin},
+    node::{AdvanceOutcome, Node},
+};
+use alloy_primitives::{B256, Bytes, keccak256};
 use eth::{EthApiImpl, EthApiServer, TxpoolApiServer};
 use jsonrpsee::{
     RpcModule,
@@ -25,7 +30,7 @@ use jsonrpsee::{
     server::{BatchRequestConfig, Server, ServerConfig, ServerHandle},
 };
 use pubsub::{EthPubSub, EthPubSubApiServer};
-use serde::Deserialize;
+use serde::Serialize;
 use std::{net::SocketAddr, sync::Arc};
 
 /// Errors starting the JSON-RPC server.
@@ -72,35 +77,36 @@ pub trait Web3Api {
     fn sha3(&self, data: Bytes) -> RpcResult<B256>;
 }
 
-/// A deposit as `ol_queueDeposit` takes it (OP's deposit transaction fields).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct DepositRequest {
-    /// Unique per deposit: derived from the L1 block hash and log index.
-    pub source_hash: B256,
-    /// The L1 sender (aliased if a contract).
-    pub from: Address,
-    /// The L2 target; `None` creates a contract.
-    pub to: Option<Address>,
-    /// OPEN minted to `from` on L2 before the call.
-    #[serde(default)]
-    pub mint: u128,
-    /// OPEN sent with the call.
-    #[serde(default)]
-    pub value: U256,
-    /// Gas limit of the call.
-    pub gas: alloy_primitives::U64,
-    /// Call data.
-    #[serde(default)]
-    pub data: Bytes,
+/// `ol_l1Origin`'s answer.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct L1OriginStatus {
+    /// The L1 origin of the head block (none before the first epoch).
+    pub head: Option<L1Origin>,
+    /// The newest L1 block handed over, adopted or still queued.
+    pub latest: Option<L1Origin>,
 }
 
-/// Operator methods, served only with `rpc.admin = true`.
+/// Operator methods, served only with `rpc.admin = true`: what the prover-bridge drives the
+/// sequencer with.
 #[rpc(server, namespace = "ol")]
 pub trait OlAdminApi {
-    /// Queues a deposit for the next block; answers its transaction hash.
-    #[method(name = "queueDeposit")]
-    fn queue_deposit(&self, deposit: DepositRequest) -> RpcResult<B256>;
+    /// Hands over a confirmed L1 block and its deposits (see [`Node::advance_l1_origin`]).
+    #[method(name = "advanceL1Origin")]
+    fn advance_l1_origin(&self, epoch: Epoch) -> RpcResult<AdvanceOutcome>;
+
+    /// The L1 origins the sequencer knows.
+    #[method(name = "l1Origin")]
+    fn l1_origin(&self) -> RpcResult<L1OriginStatus>;
+}
+
+/// `debug_` methods.
+#[rpc(server, namespace = "debug")]
+pub trait DebugApi {
+    /// The RLP encoding of a block (header, transactions, no ommers, no withdrawals), as geth
+    /// and reth answer it: what the batcher encodes into L1 batches.
+    #[method(name = "getRawBlock")]
+    fn raw_block(&self, block: alloy_eips::BlockId) -> RpcResult<Bytes>;
 }
 
 /// What the identity and operator methods answer from.
@@ -131,20 +137,41 @@ impl Web3ApiServer for NodeMethods {
 }
 
 impl OlAdminApiServer for NodeMethods {
-    fn queue_deposit(&self, deposit: DepositRequest) -> RpcResult<B256> {
-        let tx = TxDeposit {
-            source_hash: deposit.source_hash,
-            from: deposit.from,
-            to: deposit.to.map_or(TxKind::Create, TxKind::Call),
-            mint: deposit.mint,
-            value: deposit.value,
-            gas_limit: deposit.gas.to(),
-            is_system_transaction: false,
-            input: deposit.data,
+    fn advance_l1_origin(&self, epoch: Epoch) -> RpcResult<AdvanceOutcome> {
+        self.node.advance_l1_origin(epoch).map_err(|e| {
+            jsonrpsee::types::ErrorObject::owned(
+                error::SERVER_ERROR_CODE,
+                e.to_string(),
+                None::<()>,
+            )
+        })
+    }
+
+    fn l1_origin(&self) -> RpcResult<L1OriginStatus> {
+        let (head, latest) = self.node.l1_origin();
+        Ok(L1OriginStatus { head, latest })
+    }
+}
+
+impl DebugApiServer for NodeMethods {
+    fn raw_block(&self, block: alloy_eips::BlockId) -> RpcResult<Bytes> {
+        let reader = self.node.reader().map_err(error::EthRpcError::from)?;
+        let number = eth::EthApiImpl::resolve_block(&reader, Some(block))?;
+        let header = reader
+            .header(number)
+            .map_err(error::EthRpcError::from)?
+            .ok_or(error::EthRpcError::HeaderNotFound)?;
+        let transactions: Vec<_> = reader
+            .block_transactions(number)
+            .map_err(error::EthRpcError::from)?
+            .into_iter()
+            .map(|(tx, _)| tx)
+            .collect();
+        let block = alloy_consensus::Block {
+            header: header.into_inner(),
+            body: alloy_consensus::BlockBody { transactions, ommers: vec![], withdrawals: None },
         };
-        let hash = alloy_primitives::Sealed::new(tx.clone()).hash();
-        self.node.queue_deposit(tx);
-        Ok(hash)
+        Ok(alloy_rlp::encode(block).into())
     }
 }
 
@@ -158,6 +185,7 @@ pub fn build_module(node: Arc<Node>, config: &RpcConfig) -> Result<RpcModule<()>
     module.merge(EthPubSubApiServer::into_rpc(EthPubSub::new(node)))?;
     module.merge(NetApiServer::into_rpc(methods.clone()))?;
     module.merge(Web3ApiServer::into_rpc(methods.clone()))?;
+    module.merge(DebugApiServer::into_rpc(methods.clone()))?;
     if config.admin {
         module.merge(OlAdminApiServer::into_rpc(methods))?;
     }

@@ -2,6 +2,7 @@
 //! numeric order, and an address or slot prefix selects a contiguous range.
 
 use super::{AccountState, StoreError};
+use crate::l1::L1Origin;
 use alloy_primitives::{Address, B256, U256};
 
 /// An account as stored: nonce (8 bytes, BE) ‖ balance (32) ‖ code hash (32).
@@ -119,6 +120,82 @@ pub(crate) fn word(bytes: &[u8]) -> Result<U256, StoreError> {
         return Err(StoreError::Corrupt(format!("storage word of {} bytes", bytes.len())));
     }
     Ok(U256::from_be_slice(bytes))
+}
+
+/// The accounts and slots a block changed: per account, address ‖ slot count (u32) ‖ slots.
+pub(crate) fn encode_changed_keys(changes: &super::StateChangeset) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (address, update) in &changes.accounts {
+        out.extend_from_slice(address.as_slice());
+        out.extend_from_slice(&(update.storage.len() as u32).to_be_bytes());
+        for (slot, _) in &update.storage {
+            out.extend_from_slice(&slot.to_be_bytes::<32>());
+        }
+    }
+    out
+}
+
+/// Reads [`encode_changed_keys`] back.
+pub(crate) fn decode_changed_keys(
+    mut bytes: &[u8],
+) -> Result<Vec<(Address, Vec<U256>)>, StoreError> {
+    let corrupt = || StoreError::Corrupt("changeset record truncated".into());
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        if bytes.len() < 24 {
+            return Err(corrupt());
+        }
+        let address = Address::from_slice(&bytes[..20]);
+        let count = u32::from_be_bytes([bytes[20], bytes[21], bytes[22], bytes[23]]) as usize;
+        bytes = &bytes[24..];
+        let len = count.checked_mul(32).filter(|l| *l <= bytes.len()).ok_or_else(corrupt)?;
+        let slots = bytes[..len].chunks_exact(32).map(U256::from_be_slice).collect();
+        bytes = &bytes[len..];
+        out.push((address, slots));
+    }
+    Ok(out)
+}
+
+/// An L1 origin and sequence number: number (8) ‖ hash (32) ‖ parent (32) ‖ timestamp (8) ‖
+/// base fee (16) ‖ blob base fee (16) ‖ sequence number (8).
+pub(crate) fn encode_l1_origin(origin: &L1Origin, seq: u64) -> [u8; 120] {
+    let mut out = [0u8; 120];
+    out[..8].copy_from_slice(&origin.number.to_be_bytes());
+    out[8..40].copy_from_slice(origin.hash.as_slice());
+    out[40..72].copy_from_slice(origin.parent_hash.as_slice());
+    out[72..80].copy_from_slice(&origin.timestamp.to_be_bytes());
+    out[80..96].copy_from_slice(&origin.base_fee.to_be_bytes());
+    out[96..112].copy_from_slice(&origin.blob_base_fee.to_be_bytes());
+    out[112..].copy_from_slice(&seq.to_be_bytes());
+    out
+}
+
+/// Reads [`encode_l1_origin`] back.
+pub(crate) fn decode_l1_origin(bytes: &[u8]) -> Result<(L1Origin, u64), StoreError> {
+    if bytes.len() != 120 {
+        return Err(StoreError::Corrupt(format!("L1 origin record of {} bytes", bytes.len())));
+    }
+    let u64_at = |i: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&bytes[i..i + 8]);
+        u64::from_be_bytes(b)
+    };
+    let u128_at = |i: usize| {
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&bytes[i..i + 16]);
+        u128::from_be_bytes(b)
+    };
+    Ok((
+        L1Origin {
+            number: u64_at(0),
+            hash: B256::from_slice(&bytes[8..40]),
+            parent_hash: B256::from_slice(&bytes[40..72]),
+            timestamp: u64_at(72),
+            base_fee: u128_at(80),
+            blob_base_fee: u128_at(96),
+        },
+        u64_at(112),
+    ))
 }
 
 #[cfg(test)]

@@ -25,6 +25,8 @@
 //!   storage_history                 address ‖ slot ‖ number      value after block
 //!   log_address_index               address ‖ number             ()
 //!   log_topic_index                 topic ‖ number               ()
+//!   l1_origins                      number                       L1 origin ‖ sequence number
+//!   changesets                      number                       accounts and slots it changed
 //! ```
 //!
 //! The history tables record every value an account or slot took and the block that wrote it,
@@ -38,7 +40,10 @@ pub use reader::{AccountDump, HistoricalStateDb, StoreReader};
 
 pub use crate::trie::{AccountState, AccountUpdate};
 
-use crate::primitives::{Receipt, SealedBlock};
+use crate::{
+    l1::L1Origin,
+    primitives::{Receipt, SealedBlock},
+};
 use alloy_eips::Encodable2718;
 use alloy_primitives::{Address, B256, Bytes};
 use alloy_rlp::Encodable;
@@ -64,13 +69,15 @@ pub(crate) const LOG_ADDRESS_INDEX: TableDefinition<'_, &[u8], ()> =
     TableDefinition::new("log_address_index");
 pub(crate) const LOG_TOPIC_INDEX: TableDefinition<'_, &[u8], ()> =
     TableDefinition::new("log_topic_index");
+pub(crate) const L1_ORIGINS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("l1_origins");
+pub(crate) const CHANGESETS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("changesets");
 
 /// The `meta` key holding the number of the last committed block.
 const HEAD_KEY: &str = "head";
 /// The `meta` key holding the schema version, checked on open.
 const SCHEMA_KEY: &str = "schema_version";
 /// Bumped whenever a table's layout changes; an old database is then refused, not misread.
-const SCHEMA_VERSION: u64 = 1;
+const SCHEMA_VERSION: u64 = 2;
 
 /// Errors of the embedded store.
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +152,8 @@ pub struct ExecutedBlock {
     pub receipts: Vec<Receipt>,
     /// The state changes the block made.
     pub changes: StateChangeset,
+    /// The block's L1 origin and sequence number, if it carries an L1 info deposit.
+    pub l1_origin: Option<(L1Origin, u64)>,
 }
 
 /// The embedded database.
@@ -192,6 +201,8 @@ impl Store {
             tx.open_table(STORAGE_HISTORY)?;
             tx.open_table(LOG_ADDRESS_INDEX)?;
             tx.open_table(LOG_TOPIC_INDEX)?;
+            tx.open_table(L1_ORIGINS)?;
+            tx.open_table(CHANGESETS)?;
         }
         tx.commit()?;
         Ok(())
@@ -219,7 +230,7 @@ impl Store {
     /// `0` (genesis) may only be written to an empty database; every other block must follow
     /// the head.
     pub fn commit_block(&self, executed: &ExecutedBlock) -> StoreResult<()> {
-        let ExecutedBlock { block, receipts, changes } = executed;
+        let ExecutedBlock { block, receipts, changes, l1_origin } = executed;
         let number = block.number();
         if receipts.len() != block.transactions.len() || block.senders.len() != receipts.len() {
             return Err(StoreError::Corrupt(format!(
@@ -277,6 +288,12 @@ impl Store {
             }
 
             write_state(&tx, number, changes)?;
+            tx.open_table(CHANGESETS)?
+                .insert(number, codec::encode_changed_keys(changes).as_slice())?;
+            if let Some((origin, seq)) = l1_origin {
+                tx.open_table(L1_ORIGINS)?
+                    .insert(number, codec::encode_l1_origin(origin, *seq).as_slice())?;
+            }
             meta.insert(HEAD_KEY, number)?;
         }
         tx.commit()?;

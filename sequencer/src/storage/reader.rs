@@ -2,12 +2,15 @@
 //! any stored block.
 
 use super::{
-    ACCOUNT_HISTORY, ACCOUNTS, AccountState, BLOCK_NUMBERS, BYTECODES, HEAD_KEY, HEADERS,
-    LOG_ADDRESS_INDEX, LOG_TOPIC_INDEX, META, RECEIPTS, STORAGE, STORAGE_HISTORY, StoreError,
-    StoreResult, TRANSACTIONS, TX_LOOKUP,
+    ACCOUNT_HISTORY, ACCOUNTS, AccountState, BLOCK_NUMBERS, BYTECODES, CHANGESETS, HEAD_KEY,
+    HEADERS, L1_ORIGINS, LOG_ADDRESS_INDEX, LOG_TOPIC_INDEX, META, RECEIPTS, STORAGE,
+    STORAGE_HISTORY, StoreError, StoreResult, TRANSACTIONS, TX_LOOKUP,
     codec::{self, AccountRecord},
 };
-use crate::primitives::{Receipt, SealedHeader, Transaction};
+use crate::{
+    l1::L1Origin,
+    primitives::{Receipt, SealedHeader, Transaction},
+};
 use alloy_consensus::Header;
 use alloy_eips::Decodable2718;
 use alloy_primitives::{Address, B256, Bytes, Sealed, U256, keccak256};
@@ -43,6 +46,8 @@ pub struct StoreReader {
     storage_history: ReadOnlyTable<&'static [u8], &'static [u8]>,
     log_addresses: ReadOnlyTable<&'static [u8], ()>,
     log_topics: ReadOnlyTable<&'static [u8], ()>,
+    l1_origins: ReadOnlyTable<u64, &'static [u8]>,
+    changesets: ReadOnlyTable<u64, &'static [u8]>,
 }
 
 impl std::fmt::Debug for StoreReader {
@@ -88,6 +93,8 @@ impl StoreReader {
             storage_history: tx.open_table(STORAGE_HISTORY)?,
             log_addresses: tx.open_table(LOG_ADDRESS_INDEX)?,
             log_topics: tx.open_table(LOG_TOPIC_INDEX)?,
+            l1_origins: tx.open_table(L1_ORIGINS)?,
+            changesets: tx.open_table(CHANGESETS)?,
             _tx: tx,
         })
     }
@@ -230,6 +237,23 @@ impl StoreReader {
             .range(start.as_slice()..=end.as_slice())?
             .map(|entry| codec::trailing_block(entry?.0.value()))
             .collect()
+    }
+
+    /// The L1 origin and sequence number of the newest block at or before `number` that
+    /// carries an L1 info deposit.
+    pub fn l1_origin_at_or_before(&self, number: u64) -> StoreResult<Option<(L1Origin, u64)>> {
+        match self.l1_origins.range(..=number)?.next_back() {
+            Some(entry) => codec::decode_l1_origin(entry?.1.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The accounts and slots block `number` changed.
+    pub fn changed_keys(&self, number: u64) -> StoreResult<Vec<(Address, Vec<U256>)>> {
+        match self.changesets.get(number)? {
+            Some(v) => codec::decode_changed_keys(v.value()),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Every account of the latest state with its non-zero storage, in address order: what the

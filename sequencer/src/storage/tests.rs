@@ -19,6 +19,7 @@ fn genesis_block() -> ExecutedBlock {
         },
         receipts: vec![],
         changes: genesis_changeset(&genesis),
+        l1_origin: None,
     }
 }
 
@@ -30,6 +31,7 @@ fn empty_child(parent: &ExecutedBlock, changes: StateChangeset) -> ExecutedBlock
         block: SealedBlock { header: Sealed::new(header), transactions: vec![], senders: vec![] },
         receipts: vec![],
         changes,
+        l1_origin: None,
     }
 }
 

@@ -1,6 +1,6 @@
 //! Bad input, each with its clear error; the node keeps running and nothing changes.
 
-use crate::common::{call, dev_sequencer, dev_signer};
+use crate::common::{call, dev_config, dev_sequencer, dev_signer};
 use alloy::{
     consensus::{SignableTransaction, TxEip1559, TxEnvelope, TxLegacy},
     eips::Encodable2718,
@@ -51,7 +51,12 @@ async fn send_raw(url: &str, raw: &[u8]) -> Value {
 
 #[tokio::test]
 async fn bad_transactions_and_requests_get_clear_errors_and_change_nothing() {
-    let (seq, _dir) = dev_sequencer().await;
+    // Blocks an hour apart: nothing is mined while the table runs, so every case sees the same
+    // state (and the test cannot race the block producer).
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = dev_config(dir.path().to_path_buf());
+    config.block.time_ms = 3_600_000;
+    let seq = ol_sequencer::spawn(config).await.unwrap();
     let url = seq.http_url();
     let alice = dev_signer(0);
     let gwei = 1_000_000_000u128;
@@ -184,31 +189,35 @@ async fn bad_transactions_and_requests_get_clear_errors_and_change_nothing() {
         send_raw(&url, &sign(&alice, eip1559(5, 10 * gwei, gwei, 21_000, Bytes::new()))).await;
     assert!(gapped["result"].is_string(), "{gapped}");
 
-    // Nothing of the refused ones ran: after the first is mined, the target got exactly 1 wei,
-    // Alice's nonce is 1 and the gapped one is still queued.
-    let first_hash = accepted["result"].as_str().unwrap().to_owned();
+    // Nothing of the refused ones changed anything: no block, the first transaction pending,
+    // the gapped one queued, the balances untouched.
+    assert_eq!(call(&url, "eth_blockNumber", json!([])).await["result"], "0x0");
+    let status = call(&url, "txpool_status", json!([])).await;
+    assert_eq!(status["result"], json!({"pending": "0x1", "queued": "0x1"}));
+    let balance = call(&url, "eth_getBalance", json!([TO, "latest"])).await;
+    assert_eq!(balance["result"], "0x0");
+    seq.stop().await;
+}
+
+#[tokio::test]
+async fn a_mined_transaction_sent_again_is_nonce_too_low() {
+    let (seq, _dir) = dev_sequencer().await;
+    let url = seq.http_url();
+    let alice = dev_signer(0);
+    let tx = sign(&alice, eip1559(0, 10_000_000_000, 1_000_000_000, 21_000, Bytes::new()));
+    let hash = send_raw(&url, &tx).await["result"].clone();
     let mut receipt = Value::Null;
-    for _ in 0..100 {
-        receipt =
-            call(&url, "eth_getTransactionReceipt", json!([first_hash])).await["result"].clone();
+    for _ in 0..200 {
+        receipt = call(&url, "eth_getTransactionReceipt", json!([hash])).await["result"].clone();
         if !receipt.is_null() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(receipt["status"], "0x1", "{receipt}");
-    let balance = call(&url, "eth_getBalance", json!([TO, "latest"])).await;
-    assert_eq!(balance["result"], "0x1");
-    let nonce = call(&url, "eth_getTransactionCount", json!([alice.address(), "latest"])).await;
-    assert_eq!(nonce["result"], "0x1");
-    let status = call(&url, "txpool_status", json!([])).await;
-    assert_eq!(status["result"], json!({"pending": "0x0", "queued": "0x1"}));
-
-    // After it is mined, the replay is "nonce too low".
-    let replay = send_raw(&url, &first).await;
-    assert!(
-        replay["error"]["message"].as_str().unwrap_or_default().contains("nonce too low"),
-        "{replay}"
-    );
+    let replay = send_raw(&url, &tx).await;
+    assert_eq!(replay["error"]["code"], -32000, "{replay}");
+    let message = replay["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("nonce too low"), "{replay}");
     seq.stop().await;
 }

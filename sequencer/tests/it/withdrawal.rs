@@ -77,5 +77,57 @@ async fn a_withdrawal_is_provable_against_the_headers_withdrawals_root() {
         &absent.storage_proof[0].proof,
     )
     .unwrap();
+
+    // Later blocks change the state (another withdrawal, a transfer); the proof at the first
+    // withdrawal's block still verifies against that block's roots.
+    let withdrawal_block = receipt.block_number.unwrap();
+    for _ in 0..3 {
+        p.send_transaction(
+            TransactionRequest::default()
+                .with_to(L2_TO_L1_MESSAGE_PASSER)
+                .with_value(U256::from(1))
+                .with_input(call.abi_encode()),
+        )
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    }
+    let old = p
+        .get_block_by_number(BlockNumberOrTag::Number(withdrawal_block))
+        .await
+        .unwrap()
+        .unwrap()
+        .header;
+    let latest = p.get_block_by_number(BlockNumberOrTag::Latest).await.unwrap().unwrap().header;
+    assert!(latest.number > old.number && latest.withdrawals_root != old.withdrawals_root);
+    let proof = p
+        .get_proof(L2_TO_L1_MESSAGE_PASSER, vec![slot])
+        .block_id(withdrawal_block.into())
+        .await
+        .unwrap();
+    assert_eq!(Some(proof.storage_hash), old.withdrawals_root);
+    alloy_trie::proof::verify_proof(
+        proof.storage_hash,
+        alloy_trie::Nibbles::unpack(keccak256(slot)),
+        Some(alloy_rlp::encode(U256::from(1))),
+        &proof.storage_proof[0].proof,
+    )
+    .unwrap();
+    let account = alloy_trie::TrieAccount {
+        nonce: proof.nonce,
+        balance: proof.balance,
+        storage_root: proof.storage_hash,
+        code_hash: proof.code_hash,
+    };
+    alloy_trie::proof::verify_proof(
+        old.state_root,
+        alloy_trie::Nibbles::unpack(keccak256(L2_TO_L1_MESSAGE_PASSER)),
+        Some(alloy_rlp::encode(account)),
+        &proof.account_proof,
+    )
+    .unwrap();
+    assert_eq!(proof.balance, value, "the passer held one withdrawal's OPEN at that block");
     seq.stop().await;
 }
