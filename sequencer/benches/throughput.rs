@@ -24,18 +24,15 @@ use alloy::{
     sol_types::SolCall,
 };
 use ol_sequencer::{
-    chainspec::ChainSpec,
-    execution::{BlockAttributes, FixedTransactions, execute_block, seal_block},
-    genesis::{genesis_header, genesis_state_trie, with_predeploys},
-    primitives::Transaction,
-    trie::StateTrie,
+    chainspec::ChainSpec, execution::BlockAttributes, genesis::with_predeploys,
+    memory::MemoryChain, primitives::Transaction,
 };
-use revm::{database::CacheDB, database_interface::EmptyDB, state::AccountInfo};
 use serde_json::{Value, json};
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -398,74 +395,29 @@ fn nonce_of(raw: &[u8]) -> u64 {
 /// sealing (state trie, roots), in blocks the size the node produced; no RPC, no disk.
 fn run_pipeline(genesis: &Value, w: &Workload, block_txs: usize) -> (f64, f64) {
     let genesis: alloy_genesis::Genesis = serde_json::from_value(genesis.clone()).unwrap();
-    let spec = ChainSpec::new(with_predeploys(genesis)).unwrap();
-    let mut db = CacheDB::new(EmptyDB::default());
-    for (address, account) in &spec.genesis.alloc {
-        let code = account.code.clone().unwrap_or_default();
-        let mut info = AccountInfo::from_balance(account.balance);
-        if !code.is_empty() {
-            info = info.with_code(revm::bytecode::Bytecode::new_raw(code));
-        }
-        db.insert_account_info(*address, info);
-    }
-    let mut trie: StateTrie = genesis_state_trie(&spec.genesis);
-    let mut parent = genesis_header(&spec.genesis).unwrap();
-    let apply = |db: &mut CacheDB<EmptyDB>,
-                 raw: &[Vec<u8>],
-                 trie: &mut StateTrie,
-                 parent: &mut alloy::primitives::Sealed<alloy::consensus::Header>|
-     -> u64 {
+    let spec = Arc::new(ChainSpec::new(with_predeploys(genesis)).unwrap());
+    let mut chain = MemoryChain::from_genesis(spec).unwrap();
+    let mut apply = |raw: &[Vec<u8>]| -> u64 {
         let txs: Vec<Transaction> = raw.iter().map(|r| decode(r)).collect();
         let recovered = ol_sequencer::validate::recover_senders(txs).unwrap();
         let attributes = BlockAttributes {
-            timestamp: parent.timestamp + 1,
+            timestamp: chain.head().timestamp + 1,
             beneficiary: Address::ZERO,
             gas_limit: GAS_LIMIT,
             prev_randao: B256::ZERO,
             parent_beacon_block_root: B256::ZERO,
             extra_data: Bytes::new(),
         };
-        let outcome =
-            execute_block(&spec, &*db, parent, &attributes, &mut FixedTransactions::new(recovered))
-                .unwrap();
-        let sealed = seal_block(outcome, trie);
-        for (address, update) in &sealed.changes.accounts {
-            match update.info {
-                Some(a) => {
-                    let mut info = AccountInfo {
-                        balance: a.balance,
-                        nonce: a.nonce,
-                        code_hash: a.code_hash,
-                        ..Default::default()
-                    };
-                    if let Some((_, code)) =
-                        sealed.changes.contracts.iter().find(|(h, _)| *h == a.code_hash)
-                    {
-                        info = info.with_code(revm::bytecode::Bytecode::new_raw(code.clone()));
-                    } else {
-                        let Ok(existing) =
-                            revm::database_interface::DatabaseRef::basic_ref(&*db, *address);
-                        info.code = existing.and_then(|e| e.code);
-                    }
-                    db.insert_account_info(*address, info);
-                }
-                None => db.insert_account_info(*address, AccountInfo::default()),
-            }
-            for (slot, value) in &update.storage {
-                db.insert_account_storage(*address, *slot, *value).unwrap();
-            }
-        }
-        *parent = sealed.block.header.clone();
-        sealed.block.header.gas_used
+        chain.execute(&attributes, recovered).unwrap().block.header.gas_used
     };
     if !w.setup.is_empty() {
-        apply(&mut db, &w.setup[..1], &mut trie, &mut parent);
-        apply(&mut db, &w.setup[1..], &mut trie, &mut parent);
+        apply(&w.setup[..1]);
+        apply(&w.setup[1..]);
     }
     let started = Instant::now();
     let mut gas = 0;
     for chunk in w.timed.chunks(block_txs.max(1)) {
-        gas += apply(&mut db, chunk, &mut trie, &mut parent);
+        gas += apply(chunk);
     }
     let elapsed = started.elapsed().as_secs_f64();
     (w.timed.len() as f64 / elapsed, gas as f64 / elapsed / 1e6)

@@ -14,6 +14,7 @@
 //! - [`genesis`]: geth-style genesis files and the `--dev` genesis, with the predeploys;
 //! - [`execution`]: the state-transition function shared with the prover-bridge's replay;
 //! - [`l1`]: each block's L1 origin and the L1 info deposit that records it;
+//! - [`memory`]: an in-memory chain on the same execution (replay, benchmarks);
 //! - [`trie`]: the world-state Merkle-Patricia trie, updated incrementally each block;
 //! - [`storage`]: the redb database: blocks, receipts, state, history, log index;
 //! - [`validate`]: stateless checks of incoming transactions, parallel sender recovery;
@@ -29,6 +30,7 @@ pub mod execution;
 pub mod genesis;
 pub mod l1;
 pub mod launch;
+pub mod memory;
 pub mod node;
 pub mod pool;
 pub mod primitives;

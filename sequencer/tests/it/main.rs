@@ -10,5 +10,6 @@ mod crash;
 mod deposits;
 mod foundry;
 mod provider;
+mod reexecute;
 mod rpc_server;
 mod withdrawal;
