@@ -177,7 +177,7 @@ pub enum L1OriginError {
 }
 
 /// What became of an offered epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum AdvanceOutcome {
     /// Queued: the next block adopts it.
