@@ -1,0 +1,172 @@
+//! A devnet for one test: anvil (L1, 1-second blocks) with the L1 suite deployed, a dev
+//! sequencer (L2, admin methods on), and the bridge's configuration for them.
+
+use alloy::{
+    network::{EthereumWallet, TransactionBuilder},
+    primitives::{Address, Bytes, U256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::types::TransactionRequest,
+    signers::local::{MnemonicBuilder, PrivateKeySigner},
+    sol_types::SolCall,
+};
+use ol_bridge::{deployments::L1Deployment, services::run::BridgeConfig};
+use ol_sequencer::{SequencerConfig, SequencerHandle, genesis::DEV_MNEMONIC};
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+/// One OPEN.
+pub fn open(n: u64) -> U256 {
+    U256::from(n) * U256::from(10u64).pow(U256::from(18u64))
+}
+
+/// Dev account `i` (anvil's accounts and the L2 dev genesis are the same mnemonic).
+pub fn key(i: u32) -> PrivateKeySigner {
+    MnemonicBuilder::english().phrase(DEV_MNEMONIC).index(i).unwrap().build().unwrap()
+}
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+pub fn tool(name: &str) -> PathBuf {
+    let path = root().join(".tools/bin").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/bootstrap (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A provider signing as `signer`.
+pub fn wallet(url: &str, signer: PrivateKeySigner) -> DynProvider {
+    ProviderBuilder::new()
+        .wallet(EthereumWallet::from(signer))
+        .connect_http(url.parse().unwrap())
+        .erased()
+}
+
+/// Waits until `ready` holds, polling every 200 ms, for at most `secs`.
+pub async fn wait_until<F, Fut>(what: &str, secs: u64, mut ready: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !ready().await {
+        assert!(Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Sends `call` to `to` and waits for a successful receipt.
+pub async fn send<C: SolCall>(p: &DynProvider, to: Address, call: C, value: U256) {
+    let request = TransactionRequest::default()
+        .with_to(to)
+        .with_input(Bytes::from(call.abi_encode()))
+        .with_value(value);
+    let receipt = p.send_transaction(request).await.unwrap().get_receipt().await.unwrap();
+    assert!(receipt.status(), "{} reverted", C::SIGNATURE);
+}
+
+/// The devnet.
+pub struct Devnet {
+    anvil: Child,
+    pub l1_url: String,
+    pub deployment: L1Deployment,
+    pub sequencer: SequencerHandle,
+    _dir: tempfile::TempDir,
+}
+
+impl Devnet {
+    /// Starts anvil, deploys the L1 suite (finalization period `finalization` s), starts the
+    /// sequencer.
+    pub async fn start(finalization: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let anvil = Command::new(tool("anvil"))
+            .args(["--port", &port.to_string(), "--block-time", "1", "--hardfork", "prague"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let l1_url = format!("http://127.0.0.1:{port}");
+        let probe = ProviderBuilder::new().connect_http(l1_url.parse().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while probe.get_block_number().await.is_err() {
+            assert!(Instant::now() < deadline, "anvil did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let network = format!("bridge-test-{}-{port}", std::process::id());
+        let status = Command::new(tool("forge"))
+            .args([
+                "script",
+                "contracts/script/DeployL1.s.sol",
+                "--broadcast",
+                "--rpc-url",
+                &l1_url,
+            ])
+            .args(["--private-key", &format!("0x{}", alloy::hex::encode(key(0).to_bytes()))])
+            .env("OL_NETWORK", &network)
+            .env("OL_FINALIZATION_PERIOD_SECONDS", finalization.to_string())
+            .current_dir(root())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "DeployL1 failed");
+        let json = root().join("deployments").join(&network);
+        let deployment = L1Deployment::load(&json.join("l1.json")).unwrap();
+        std::fs::remove_dir_all(&json).unwrap();
+
+        let mut config =
+            SequencerConfig { datadir: dir.path().join("l2"), dev: true, ..Default::default() };
+        config.rpc.http_port = 0;
+        config.rpc.admin = true;
+        config.block.time_ms = 200;
+        let sequencer = ol_sequencer::spawn(config).await.unwrap();
+        Self { anvil, l1_url, deployment, sequencer, _dir: dir }
+    }
+
+    pub fn l2_url(&self) -> String {
+        self.sequencer.http_url()
+    }
+
+    /// The bridge's configuration: anvil accounts 1 (batcher), 2 (proposer), 4 (relayer).
+    pub fn bridge_config(&self, datadir: &Path) -> BridgeConfig {
+        BridgeConfig {
+            l1_rpc: self.l1_url.clone(),
+            l2_rpc: self.l2_url(),
+            deployment: self.deployment.clone(),
+            datadir: datadir.to_path_buf(),
+            batcher_key: key(1),
+            proposer_key: key(2),
+            relayer_key: Some(key(4)),
+            confirmations: 1,
+            poll_interval: Duration::from_millis(300),
+            output_interval: 10,
+            output_max_age: Duration::from_secs(2),
+            max_channel_blocks: 50,
+            resubmit_after: Duration::from_secs(30),
+        }
+    }
+
+    /// The L2 chain spec (for replay).
+    pub fn spec(&self) -> Arc<ol_sequencer::chainspec::ChainSpec> {
+        Arc::clone(self.sequencer.node().spec())
+    }
+
+    pub async fn stop(mut self) {
+        self.sequencer.stop().await;
+        let _ = self.anvil.kill();
+        let _ = self.anvil.wait();
+    }
+}
