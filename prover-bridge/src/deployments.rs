@@ -3,11 +3,11 @@
 
 use crate::error::BridgeError;
 use alloy_primitives::Address;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// `deployments/<network>/l1.json`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct L1Deployment {
     /// L1 chain id.
@@ -23,7 +23,7 @@ pub struct L1Deployment {
 }
 
 /// L1 contract addresses.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct L1Contracts {
     /// OPEN on L1.
@@ -39,7 +39,7 @@ pub struct L1Contracts {
 }
 
 /// Role holders at deployment.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct L1Roles {
     /// Posts batches.
