@@ -1,22 +1,59 @@
 //! # openlora-server
 //!
 //! Serves many LoRA adapters over one base model: one base matmul per layer for the whole
-//! batch, plus each row's own low-rank delta gathered by adapter index (the BGMV idea of Punica
+//! batch, plus each row's own low-rank delta gathered by adapter slot (the BGMV idea of Punica
 //! and S-LoRA), so a batch whose rows all use different adapters costs close to one base batch.
 //!
-//! This crate is grown issue by issue. Today it holds:
+//! ```text
+//!  HF model folder ──► config::LlamaConfig, weights::WeightMap ──► model::Llama (tch)
+//!  PEFT adapter folder/bytes ──► adapter::parse_adapter (validate, keccak id)
+//!                                        │
+//!         engine::EngineHandle ──────────┴──► engine thread: tiered cache (disk → host LRU →
+//!           submit / add / remove / list          device slots), continuous batching, paged
+//!                                                 KV cache (kv), sampling, token events
+//! ```
 //!
-//! - [`lora`]: a LoRA adapter's weights and the two forward paths every later layer builds on,
-//!   the single-adapter `x·Wᵀ + s·(x·Aᵀ)·Bᵀ` and the batched multi-adapter gather;
-//! - [`device`]: which compute device to run on, and what libtorch was built with;
-//! - `cuda` (feature `cuda`): the CUDA path through cudarc, which reports a clean error on a
-//!   machine without a GPU.
+//! Modules:
+//!
+//! - [`config`]: the model's `config.json` and the size presets of `make-model`;
+//! - [`weights`]: safetensors (single or sharded) to tch tensors, with clear errors;
+//! - [`model`]: the Llama decoder (RMSNorm, RoPE, GQA, SwiGLU) with adapter slots per linear;
+//! - [`lora`]: LoRA math, the [`lora::LoraBackend`] trait (BGMV semantics) and its tch backends;
+//! - [`adapter`]: PEFT adapters: parsing, validation, ids, random adapters;
+//! - [`kv`]: the paged KV cache;
+//! - [`sampling`]: greedy / temperature / top-p sampling and stop-sequence detokenization;
+//! - [`engine`]: the engine API the HTTP layer calls ([`Engine::start`] → [`EngineHandle`]);
+//! - [`metrics`]: counters (also published through the `metrics` crate);
+//! - [`make`]: creating small model folders (weights + trained BPE tokenizer) from scratch;
+//! - [`device`]: which compute device to run on;
+//! - `cuda` (feature `cuda`): BGMV kernels compiled with NVRTC through cudarc, a
+//!   [`lora::LoraBackend`] that reports a clean error on a machine without a GPU.
+//!
+//! Feature flags: `cuda` (off by default).
 
+pub mod adapter;
+pub mod config;
 pub mod device;
+pub mod engine;
+pub mod kv;
 pub mod lora;
+pub mod make;
+pub mod metrics;
+pub mod model;
+pub mod sampling;
+pub mod weights;
 
 #[cfg(feature = "cuda")]
 pub mod cuda;
 
+pub use adapter::{AdapterError, AdapterId, AdapterInfo, RandomAdapter};
+pub use config::{LlamaConfig, ModelSize};
 pub use device::{DeviceError, DeviceInfo};
-pub use lora::{LoraError, LoraWeights, batched_lora_forward};
+pub use engine::{
+    AdapterStatus, BackendKind, Completion, Engine, EngineConfig, EngineError, EngineHandle, Event,
+    FinishReason, GenerateRequest, Prompt, RequestStream, Tier, Usage,
+};
+pub use lora::{LoraError, LoraWeights, ModuleKind, batched_lora_forward};
+pub use make::MakeModel;
+pub use metrics::MetricsSnapshot;
+pub use sampling::SamplingParams;

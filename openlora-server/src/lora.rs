@@ -143,6 +143,350 @@ pub fn batched_lora_forward(
     Ok(base + expanded * row_scales)
 }
 
+/// The seven linear modules of a Llama block that an adapter may target, by PEFT's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ModuleKind {
+    /// `self_attn.q_proj`
+    Q,
+    /// `self_attn.k_proj`
+    K,
+    /// `self_attn.v_proj`
+    V,
+    /// `self_attn.o_proj`
+    O,
+    /// `mlp.gate_proj`
+    Gate,
+    /// `mlp.up_proj`
+    Up,
+    /// `mlp.down_proj`
+    Down,
+}
+
+impl ModuleKind {
+    /// All seven, in a fixed order (the index of each is [`ModuleKind::index`]).
+    pub const ALL: [ModuleKind; 7] =
+        [Self::Q, Self::K, Self::V, Self::O, Self::Gate, Self::Up, Self::Down];
+
+    /// PEFT's module name (`q_proj`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Q => "q_proj",
+            Self::K => "k_proj",
+            Self::V => "v_proj",
+            Self::O => "o_proj",
+            Self::Gate => "gate_proj",
+            Self::Up => "up_proj",
+            Self::Down => "down_proj",
+        }
+    }
+
+    /// The parent module in the checkpoint (`self_attn` or `mlp`).
+    pub fn parent(self) -> &'static str {
+        match self {
+            Self::Q | Self::K | Self::V | Self::O => "self_attn",
+            Self::Gate | Self::Up | Self::Down => "mlp",
+        }
+    }
+
+    /// Position in [`ModuleKind::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Parses PEFT's module name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+/// Which adapter slot each row of a batch uses for one module, prepared once per step and
+/// shared by every layer. Built from per-row slot indices where `-1` means "no adapter".
+#[derive(Debug)]
+pub struct LoraMapping {
+    rows: usize,
+    /// Rows that carry an adapter, ascending (`[m]`, int64).
+    active_rows: Tensor,
+    /// The slot of each active row (`[m]`, int64).
+    active_slots: Tensor,
+    /// Whether every row is active (then `active_rows` is `0..n` and need not be gathered).
+    all_active: bool,
+    /// Rows grouped by slot: `(slot, rows)`, for the grouped backend.
+    groups: Vec<(i64, Tensor)>,
+    /// Largest slot index used plus one (for bounds checks).
+    max_slot: i64,
+    /// The per-row slots as given (`-1` = none), for kernels that take them from the host.
+    indices: Vec<i64>,
+}
+
+impl LoraMapping {
+    /// Prepares the mapping of `indices` (one slot per row, `-1` = none) on `device`.
+    pub fn new(indices: &[i64], device: tch::Device) -> Self {
+        let mut rows = Vec::new();
+        let mut slots = Vec::new();
+        let mut by_slot: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
+        for (row, &slot) in indices.iter().enumerate() {
+            if slot >= 0 {
+                rows.push(row as i64);
+                slots.push(slot);
+                by_slot.entry(slot).or_default().push(row as i64);
+            }
+        }
+        let max_slot = slots.iter().copied().max().map_or(0, |m| m + 1);
+        Self {
+            rows: indices.len(),
+            all_active: rows.len() == indices.len(),
+            active_rows: Tensor::from_slice(&rows).to_device(device),
+            active_slots: Tensor::from_slice(&slots).to_device(device),
+            groups: by_slot
+                .into_iter()
+                .map(|(slot, rows)| (slot, Tensor::from_slice(&rows).to_device(device)))
+                .collect(),
+            max_slot,
+            indices: indices.to_vec(),
+        }
+    }
+
+    /// The per-row slots as given (`-1` = none).
+    pub fn indices(&self) -> &[i64] {
+        &self.indices
+    }
+
+    /// Whether no row uses an adapter (the module then runs as the plain base layer).
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// Rows in the batch.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+}
+
+/// A batched multi-adapter LoRA kernel.
+///
+/// Semantics (what every implementation must compute, written as the plain loop; `A` is
+/// `[slots, r, in]`, `B` is `[slots, out, r]` with the adapter's scale already folded in, and
+/// `idx[i] = -1` leaves row `i` alone):
+///
+/// ```text
+/// for i in 0..n:
+///     if idx[i] >= 0:
+///         y[i] += (x[i] @ A[idx[i]].T) @ B[idx[i]].T
+/// ```
+///
+/// Ranks smaller than `r` are stored zero-padded, which adds exact zeros.
+pub trait LoraBackend: Send + std::fmt::Debug {
+    /// A short name for logs and benchmarks.
+    fn name(&self) -> &'static str;
+
+    /// Adds each row's LoRA delta to `y` (`[n, out]`) for input `x` (`[n, in]`).
+    fn add_lora(
+        &self,
+        y: &mut Tensor,
+        x: &Tensor,
+        a: &Tensor,
+        b: &Tensor,
+        mapping: &LoraMapping,
+    ) -> Result<(), LoraError>;
+}
+
+pub(crate) fn check_stacks(
+    y: &Tensor,
+    x: &Tensor,
+    a: &Tensor,
+    b: &Tensor,
+    m: &LoraMapping,
+) -> Result<(), LoraError> {
+    let (ys, xs, as_, bs) = (y.size(), x.size(), a.size(), b.size());
+    if xs.len() != 2
+        || ys.len() != 2
+        || as_.len() != 3
+        || bs.len() != 3
+        || xs[0] != ys[0]
+        || xs[0] as usize != m.rows
+        || as_[2] != xs[1]
+        || bs[1] != ys[1]
+        || bs[2] != as_[1]
+        || bs[0] != as_[0]
+    {
+        return Err(LoraError::Shape(format!(
+            "y {ys:?}, x {xs:?}, A {as_:?}, B {bs:?} for {} mapped rows",
+            m.rows
+        )));
+    }
+    if m.max_slot > as_[0] {
+        return Err(LoraError::AdapterIndex { index: m.max_slot - 1, count: as_[0] });
+    }
+    Ok(())
+}
+
+/// BGMV on tch: gather each active row's `A` and `B` by slot (`index_select`), then two batched
+/// matrix-vector products (`bmm`), then add into the active rows. Cost is independent of how
+/// many distinct adapters the batch holds.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct GatherBackend;
+
+impl LoraBackend for GatherBackend {
+    fn name(&self) -> &'static str {
+        "gather-bmm"
+    }
+
+    fn add_lora(
+        &self,
+        y: &mut Tensor,
+        x: &Tensor,
+        a: &Tensor,
+        b: &Tensor,
+        mapping: &LoraMapping,
+    ) -> Result<(), LoraError> {
+        check_stacks(y, x, a, b, mapping)?;
+        if mapping.is_empty() {
+            return Ok(());
+        }
+        let xs = if mapping.all_active {
+            x.shallow_clone()
+        } else {
+            x.index_select(0, &mapping.active_rows)
+        };
+        let a_rows = a.index_select(0, &mapping.active_slots); // [m, r, in]
+        let b_rows = b.index_select(0, &mapping.active_slots); // [m, out, r]
+        let shrunk = a_rows.bmm(&xs.unsqueeze(2)); // [m, r, 1]
+        let delta = b_rows.bmm(&shrunk).squeeze_dim(2); // [m, out]
+        if mapping.all_active {
+            let _ = y.g_add_(&delta);
+        } else {
+            let _ = y.index_add_(0, &mapping.active_rows, &delta);
+        }
+        Ok(())
+    }
+}
+
+/// SGMV-style on tch: rows grouped by adapter slot, two plain matmuls per distinct adapter.
+/// Faster than [`GatherBackend`] when few adapters serve many rows (long prefills), slower when
+/// every row has its own adapter.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct GroupedBackend;
+
+impl LoraBackend for GroupedBackend {
+    fn name(&self) -> &'static str {
+        "grouped-mm"
+    }
+
+    fn add_lora(
+        &self,
+        y: &mut Tensor,
+        x: &Tensor,
+        a: &Tensor,
+        b: &Tensor,
+        mapping: &LoraMapping,
+    ) -> Result<(), LoraError> {
+        check_stacks(y, x, a, b, mapping)?;
+        for (slot, rows) in &mapping.groups {
+            let xs = x.index_select(0, rows);
+            let delta = xs.matmul(&a.get(*slot).tr()).matmul(&b.get(*slot).tr());
+            let _ = y.index_add_(0, rows, &delta);
+        }
+        Ok(())
+    }
+}
+
+/// Picks per call: grouped when the rows per distinct adapter are many (prefill), gather
+/// otherwise (decode). The threshold was measured on the CPU path (see BENCHMARKS.md).
+#[derive(Debug, Clone, Copy)]
+pub struct AutoBackend {
+    /// Minimum mean rows per distinct adapter for the grouped path.
+    pub grouped_min_rows: usize,
+}
+
+impl Default for AutoBackend {
+    fn default() -> Self {
+        Self { grouped_min_rows: 8 }
+    }
+}
+
+impl LoraBackend for AutoBackend {
+    fn name(&self) -> &'static str {
+        "auto"
+    }
+
+    fn add_lora(
+        &self,
+        y: &mut Tensor,
+        x: &Tensor,
+        a: &Tensor,
+        b: &Tensor,
+        mapping: &LoraMapping,
+    ) -> Result<(), LoraError> {
+        let groups = mapping.groups.len().max(1);
+        let active = mapping.active_rows.size()[0] as usize;
+        if active / groups >= self.grouped_min_rows {
+            GroupedBackend.add_lora(y, x, a, b, mapping)
+        } else {
+            GatherBackend.add_lora(y, x, a, b, mapping)
+        }
+    }
+}
+
+/// Preallocated adapter slots for one linear module (vLLM's `lora_a_stacked`/`lora_b_stacked`):
+/// `A` `[max_loras, max_rank, in]` and `B` `[max_loras, out, max_rank]`, with each adapter's
+/// scale folded into its `B` and ranks below `max_rank` zero-padded.
+#[derive(Debug)]
+pub struct LoraSlots {
+    /// The stacked down projections.
+    pub a: Tensor,
+    /// The stacked up projections, scaled.
+    pub b: Tensor,
+}
+
+impl LoraSlots {
+    /// Zeroed slots.
+    pub fn new(
+        max_loras: i64,
+        max_rank: i64,
+        d_in: i64,
+        d_out: i64,
+        kind: Kind,
+        device: tch::Device,
+    ) -> Self {
+        Self {
+            a: Tensor::zeros([max_loras, max_rank, d_in], (kind, device)),
+            b: Tensor::zeros([max_loras, d_out, max_rank], (kind, device)),
+        }
+    }
+
+    /// Writes one adapter (`a` `[r, in]`, `b` `[out, r]`, already scaled) into `slot`.
+    pub fn set_lora(&mut self, slot: i64, a: &Tensor, b_scaled: &Tensor) -> Result<(), LoraError> {
+        let (slots, max_rank, d_in) = (self.a.size()[0], self.a.size()[1], self.a.size()[2]);
+        let d_out = self.b.size()[1];
+        let r = a.size().first().copied().unwrap_or(0);
+        if slot < 0 || slot >= slots {
+            return Err(LoraError::AdapterIndex { index: slot, count: slots });
+        }
+        if a.size() != [r, d_in] || b_scaled.size() != [d_out, r] || r > max_rank {
+            return Err(LoraError::Shape(format!(
+                "adapter A {:?} / B {:?} does not fit slots of rank ≤ {max_rank}, in {d_in}, out {d_out}",
+                a.size(),
+                b_scaled.size()
+            )));
+        }
+        self.reset_lora(slot)?;
+        self.a.get(slot).narrow(0, 0, r).copy_(a);
+        self.b.get(slot).narrow(1, 0, r).copy_(b_scaled);
+        Ok(())
+    }
+
+    /// Zeroes `slot`.
+    pub fn reset_lora(&mut self, slot: i64) -> Result<(), LoraError> {
+        let slots = self.a.size()[0];
+        if slot < 0 || slot >= slots {
+            return Err(LoraError::AdapterIndex { index: slot, count: slots });
+        }
+        let _ = self.a.get(slot).zero_();
+        let _ = self.b.get(slot).zero_();
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,5 +573,50 @@ mod tests {
             batched_lora_forward(&x, &w, &a, &b, &s, &short),
             Err(LoraError::Shape(_))
         ));
+    }
+
+    /// Both tch backends equal the plain loop of the trait's docs, with unused rows and slots.
+    #[test]
+    fn backends_match_the_loop_semantics() {
+        tch::manual_seed(3);
+        let (n, d_in, d_out, r, slots) = (7i64, 12i64, 10i64, 4i64, 5i64);
+        let x = randn(&[n, d_in]);
+        let mut lora = LoraSlots::new(slots, r, d_in, d_out, Kind::Double, Device::Cpu);
+        for s in 0..slots {
+            let rank = 1 + s % r;
+            lora.set_lora(s, &randn(&[rank, d_in]), &randn(&[d_out, rank])).unwrap();
+        }
+        lora.reset_lora(4).unwrap();
+        let idx = [2i64, -1, 0, 2, 4, -1, 3];
+        let mapping = LoraMapping::new(&idx, Device::Cpu);
+        let y0 = randn(&[n, d_out]);
+        let expected = y0.copy();
+        for (i, &s) in idx.iter().enumerate() {
+            if s >= 0 {
+                let xi = x.get(i as i64);
+                let d = lora.b.get(s).matmul(&lora.a.get(s).matmul(&xi));
+                let mut row = expected.get(i as i64);
+                let _ = row.g_add_(&d);
+            }
+        }
+        let backends: [&dyn LoraBackend; 3] =
+            [&GatherBackend, &GroupedBackend, &AutoBackend { grouped_min_rows: 2 }];
+        for backend in backends {
+            let mut y = y0.copy();
+            backend.add_lora(&mut y, &x, &lora.a, &lora.b, &mapping).unwrap();
+            assert!(max_abs_diff(&y, &expected) < 1e-10, "{}", backend.name());
+        }
+        let all = LoraMapping::new(&[1, 1, 1, 1, 1, 1, 1], Device::Cpu);
+        let mut y = y0.copy();
+        GatherBackend.add_lora(&mut y, &x, &lora.a, &lora.b, &all).unwrap();
+        let expected = &y0 + x.matmul(&lora.a.get(1).tr()).matmul(&lora.b.get(1).tr());
+        assert!(max_abs_diff(&y, &expected) < 1e-10);
+        let out_of_range = LoraMapping::new(&[0, 0, 0, 0, 0, 0, 9], Device::Cpu);
+        assert!(matches!(
+            GatherBackend.add_lora(&mut y, &x, &lora.a, &lora.b, &out_of_range),
+            Err(LoraError::AdapterIndex { index: 9, count: 5 })
+        ));
+        assert!(lora.set_lora(0, &randn(&[r + 1, d_in]), &randn(&[d_out, r + 1])).is_err());
+        assert!(lora.set_lora(slots, &randn(&[1, d_in]), &randn(&[d_out, 1])).is_err());
     }
 }

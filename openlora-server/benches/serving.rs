@@ -1,0 +1,410 @@
+//! Serving benchmark of the OpenLoRA engine on the `small` model, one intra-op thread:
+//!
+//! - generated tokens/s base-only, and with 1, 100, 1,000 and 2,000 distinct adapters
+//!   (uniform and Zipf-1.5 popularity), and with every request on its own adapter;
+//! - a naive baseline that merges an adapter into the weights, runs the request alone and
+//!   unmerges, request after request;
+//! - adapter cold-load latency from disk (read + keccak + parse + validate) for rank 16;
+//! - P50/P99 time to first token under an open-loop arrival rate below capacity;
+//! - the two CPU LoRA backends (gather-bmm vs grouped-mm) on decode- and prefill-shaped batches.
+//!
+//! `cargo bench -p openlora-server --bench serving`. Environment knobs (defaults in brackets):
+//! `OPENLORA_BENCH_REQUESTS` [64], `OPENLORA_BENCH_MAX_TOKENS` [32], `OPENLORA_BENCH_ADAPTERS`
+//! [2000], `OPENLORA_BENCH_NAIVE_REQUESTS` [8], `OPENLORA_BENCH_DIR` (reuse a folder of model
+//! and adapters across runs).
+
+use openlora_server::{
+    AdapterId, Engine, EngineConfig, EngineHandle, GenerateRequest, MakeModel, ModelSize,
+    ModuleKind, Prompt, RandomAdapter, SamplingParams,
+    adapter::{AdapterSpec, parse_adapter, read_adapter_dir},
+    config::LlamaConfig,
+    kv::KvCache,
+    lora::{GatherBackend, GroupedBackend, LoraBackend, LoraMapping, LoraSlots},
+    model::{Llama, LoraStep, StepBatch},
+};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+use tch::{Device, Kind, Tensor};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+const RANK: usize = 16;
+const TARGETS: [ModuleKind; 4] = [ModuleKind::Q, ModuleKind::K, ModuleKind::V, ModuleKind::O];
+
+struct Workload {
+    prompts: Vec<String>,
+    max_tokens: usize,
+}
+
+fn workload(n: usize, max_tokens: usize) -> Workload {
+    let corpus = include_str!("../../README.md");
+    let words: Vec<&str> = corpus.split_whitespace().collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let prompts = (0..n)
+        .map(|_| {
+            let len = rng.random_range(12..28);
+            let start = rng.random_range(0..words.len() - len);
+            words[start..start + len].join(" ")
+        })
+        .collect();
+    Workload { prompts, max_tokens }
+}
+
+/// Adapter index per request: `None` for base-only.
+fn pick(n_requests: usize, population: usize, zipf: bool, seed: u64) -> Vec<usize> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    if !zipf {
+        return (0..n_requests).map(|_| rng.random_range(0..population)).collect();
+    }
+    let weights: Vec<f64> = (1..=population).map(|k| (k as f64).powf(-1.5)).collect();
+    let total: f64 = weights.iter().sum();
+    (0..n_requests)
+        .map(|_| {
+            let mut target = rng.random::<f64>() * total;
+            for (i, w) in weights.iter().enumerate() {
+                if target < *w {
+                    return i;
+                }
+                target -= w;
+            }
+            population - 1
+        })
+        .collect()
+}
+
+struct RunResult {
+    tokens_per_sec: f64,
+    distinct: usize,
+    ttft: Vec<f64>,
+}
+
+fn run(engine: &EngineHandle, w: &Workload, adapters: &[Option<AdapterId>]) -> RunResult {
+    let start = Instant::now();
+    let streams: Vec<_> = w
+        .prompts
+        .iter()
+        .zip(adapters)
+        .map(|(p, a)| {
+            let params = SamplingParams {
+                max_tokens: w.max_tokens,
+                ignore_eos: true,
+                ..SamplingParams::default()
+            };
+            engine
+                .submit(GenerateRequest { adapter: *a, prompt: Prompt::Text(p.clone()), params })
+                .expect("submit")
+        })
+        .collect();
+    let mut tokens = 0;
+    let mut ttft = Vec::new();
+    for s in streams {
+        let done = s.collect_blocking().expect("completion");
+        tokens += done.usage.completion_tokens;
+        ttft.push(done.ttft_ms);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let mut distinct: Vec<_> = adapters.iter().flatten().collect();
+    distinct.sort();
+    distinct.dedup();
+    RunResult { tokens_per_sec: tokens as f64 / secs, distinct: distinct.len(), ttft }
+}
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v.get(i).copied().unwrap_or(f64::NAN)
+}
+
+/// Merges the request's adapter, generates greedily alone, unmerges: per request.
+fn naive(
+    model_dir: &Path,
+    cfg: &LlamaConfig,
+    adapter_dirs: &[PathBuf],
+    w: &Workload,
+    n: usize,
+) -> f64 {
+    let mut model = Llama::load(model_dir, cfg, None, Kind::Float, Device::Cpu).expect("load");
+    let spec = spec(cfg);
+    let tok =
+        tokenizers::Tokenizer::from_file(model_dir.join("tokenizer.json")).expect("tokenizer");
+    let none = LoraStep::none(&GatherBackend);
+    let start = Instant::now();
+    let mut tokens = 0;
+    for (i, prompt) in w.prompts.iter().take(n).enumerate() {
+        let (c, wts) = read_adapter_dir(&adapter_dirs[i % adapter_dirs.len()]).expect("read");
+        let (_, adapter) = parse_adapter(&c, &wts, &spec, Kind::Float, Device::Cpu).expect("parse");
+        model.merge_adapter(&adapter, 1.0).expect("merge");
+        let ids: Vec<i64> = tok
+            .encode(prompt.as_str(), false)
+            .expect("encode")
+            .get_ids()
+            .iter()
+            .map(|&t| t as i64)
+            .collect();
+        let mut kv: KvCache = model.new_kv_cache((ids.len() + w.max_tokens).div_ceil(16), 16);
+        let table = kv.allocate(ids.len() + w.max_tokens).expect("kv");
+        let mut batch = StepBatch {
+            tokens: ids.clone(),
+            positions: (0..ids.len() as i64).collect(),
+            slot_mapping: (0..ids.len()).map(|p| kv.slot(&table, p).expect("slot")).collect(),
+            lora_slots: vec![-1; ids.len()],
+            decode_contexts: vec![],
+            prefill_lens: vec![ids.len()],
+        };
+        let mut logits = model.forward(&batch, &mut kv, &none).expect("prefill");
+        for k in 0..w.max_tokens {
+            let next = logits.get(0).argmax(0, false).int64_value(&[]);
+            tokens += 1;
+            if k + 1 == w.max_tokens {
+                break;
+            }
+            let pos = ids.len() + k;
+            batch = StepBatch {
+                tokens: vec![next],
+                positions: vec![pos as i64],
+                slot_mapping: vec![kv.slot(&table, pos).expect("slot")],
+                lora_slots: vec![-1],
+                decode_contexts: vec![
+                    (0..=pos).map(|p| kv.slot(&table, p).expect("slot")).collect(),
+                ],
+                prefill_lens: vec![],
+            };
+            logits = model.forward(&batch, &mut kv, &none).expect("decode");
+        }
+        model.merge_adapter(&adapter, -1.0).expect("unmerge");
+    }
+    tokens as f64 / start.elapsed().as_secs_f64()
+}
+
+fn spec(cfg: &LlamaConfig) -> AdapterSpec {
+    AdapterSpec {
+        model: cfg.clone(),
+        model_names: vec![],
+        max_rank: RANK,
+        modules: ModuleKind::ALL.to_vec(),
+    }
+}
+
+fn backends(cfg: &LlamaConfig) {
+    let (d_in, d_out) = cfg.module_dims(ModuleKind::Q);
+    let slots_n = 64;
+    let mut slots =
+        LoraSlots::new(slots_n, RANK as i64, d_in as i64, d_out as i64, Kind::Float, Device::Cpu);
+    tch::manual_seed(1);
+    for s in 0..slots_n {
+        let a = Tensor::randn([RANK as i64, d_in as i64], (Kind::Float, Device::Cpu));
+        let b = Tensor::randn([d_out as i64, RANK as i64], (Kind::Float, Device::Cpu));
+        slots.set_lora(s, &a, &b).expect("set");
+    }
+    let w = Tensor::randn([d_out as i64, d_in as i64], (Kind::Float, Device::Cpu));
+    println!(
+        "\nLoRA backends on one {d_in}x{d_out} module, rank {RANK} (µs per call; base matmul for scale):"
+    );
+    println!("| batch shape | base x·Wᵀ | gather-bmm | grouped-mm |");
+    println!("|---|---|---|---|");
+    let shapes: [(&str, usize, usize); 4] = [
+        ("decode: 32 rows, 32 adapters", 32, 32),
+        ("decode: 32 rows, 4 adapters", 32, 4),
+        ("prefill: 4×64 rows, 4 adapters", 256, 4),
+        ("prefill: 1×128 rows, 1 adapter", 128, 1),
+    ];
+    for (name, rows, adapters) in shapes {
+        let x = Tensor::randn([rows as i64, d_in as i64], (Kind::Float, Device::Cpu));
+        let idx: Vec<i64> = (0..rows).map(|r| (r * adapters / rows) as i64).collect();
+        let mapping = LoraMapping::new(&idx, Device::Cpu);
+        let time = |f: &mut dyn FnMut()| {
+            for _ in 0..5 {
+                f();
+            }
+            let iters = 200;
+            let t = Instant::now();
+            for _ in 0..iters {
+                f();
+            }
+            t.elapsed().as_secs_f64() * 1e6 / iters as f64
+        };
+        let base = time(&mut || {
+            let _ = x.matmul(&w.tr());
+        });
+        let mut y = x.matmul(&w.tr());
+        let mut run = |b: &dyn LoraBackend| {
+            time(&mut || b.add_lora(&mut y, &x, &slots.a, &slots.b, &mapping).expect("lora"))
+        };
+        let (g, gr) = (run(&GatherBackend), run(&GroupedBackend));
+        println!("| {name} | {base:.0} | {g:.0} | {gr:.0} |");
+    }
+}
+
+fn main() {
+    tch::set_num_threads(1);
+    let n_requests = env("OPENLORA_BENCH_REQUESTS", 64);
+    let max_tokens = env("OPENLORA_BENCH_MAX_TOKENS", 32);
+    let n_adapters = env("OPENLORA_BENCH_ADAPTERS", 2000);
+    let n_naive = env("OPENLORA_BENCH_NAIVE_REQUESTS", 8);
+    let keep = std::env::var("OPENLORA_BENCH_DIR").ok().map(PathBuf::from);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = keep.unwrap_or_else(|| tmp.path().to_owned());
+    let model_dir = root.join("small");
+
+    let t = Instant::now();
+    if !model_dir.join("config.json").is_file() {
+        MakeModel::new(ModelSize::Small).write(&model_dir).expect("make model");
+    }
+    let cfg = LlamaConfig::from_file(&model_dir.join("config.json")).expect("config");
+    let mut adapter_dirs = Vec::new();
+    for i in 0..n_adapters {
+        let dir = root.join("adapters").join(format!("{i:04}"));
+        if !dir.join("adapter_model.safetensors").is_file() {
+            RandomAdapter {
+                rank: RANK,
+                alpha: 32.0,
+                modules: TARGETS.to_vec(),
+                base_model: cfg.name_or_path.clone(),
+                seed: 1000 + i as u64,
+                b_std: 0.05,
+            }
+            .write(&cfg, &dir)
+            .expect("write adapter");
+        }
+        adapter_dirs.push(dir);
+    }
+    println!(
+        "model: small ({} layers, hidden {}, {} heads / {} KV, MLP {}, vocab {}), {n_adapters} adapters of rank {RANK} on {:?}, set up in {:.1} s",
+        cfg.num_hidden_layers,
+        cfg.hidden_size,
+        cfg.num_attention_heads,
+        cfg.kv_heads(),
+        cfg.intermediate_size,
+        cfg.vocab_size,
+        TARGETS.iter().map(|m| m.name()).collect::<Vec<_>>(),
+        t.elapsed().as_secs_f64()
+    );
+
+    // Cold loads: what the loader thread does for a request whose adapter is only on disk.
+    let spec = spec(&cfg);
+    let mut load_ms: Vec<f64> = adapter_dirs
+        .iter()
+        .take(50)
+        .map(|d| {
+            let t = Instant::now();
+            let (c, w) = read_adapter_dir(d).expect("read");
+            let _ = AdapterId::of_bytes(&w);
+            let _ = parse_adapter(&c, &w, &spec, Kind::Float, Device::Cpu).expect("parse");
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    let file_kib = std::fs::metadata(adapter_dirs[0].join("adapter_model.safetensors"))
+        .map_or(0, |m| m.len())
+        / 1024;
+
+    let mut ecfg = EngineConfig::new(&model_dir);
+    ecfg.threads = Some(1);
+    ecfg.max_batch = 32;
+    ecfg.max_loras = 64;
+    ecfg.max_lora_rank = RANK;
+    ecfg.host_cache_bytes = 4 << 30;
+    let engine = Engine::start(ecfg).expect("engine");
+    let t = Instant::now();
+    let ids: Vec<AdapterId> =
+        adapter_dirs.iter().map(|d| engine.add_adapter_dir(d).expect("add").id).collect();
+    println!("registered {} adapters in {:.1} s", ids.len(), t.elapsed().as_secs_f64());
+
+    let w = workload(n_requests, max_tokens);
+    let none: Vec<Option<AdapterId>> = vec![None; n_requests];
+    run(&engine, &workload(8, 8), &none[..8]); // warm-up
+    let base = run(&engine, &w, &none);
+    println!(
+        "\n{n_requests} requests, {max_tokens} tokens each (ignore_eos), batch ≤ 32, 64 device slots:"
+    );
+    println!("| adapters | popularity | distinct in run | tokens/s | vs base-only |");
+    println!("|---|---|---|---|---|");
+    println!("| none (base only) | — | 0 | {:.0} | 1.00 |", base.tokens_per_sec);
+    let mut ttft_all = Vec::new();
+    let mut per_request_ratio = 0.0;
+    let mut cases: Vec<(String, &str, Vec<usize>)> = vec![("1".into(), "—", vec![0; n_requests])];
+    for pop in [100usize, 1000, 2000].into_iter().filter(|&p| p <= n_adapters) {
+        cases.push((pop.to_string(), "uniform", pick(n_requests, pop, false, pop as u64)));
+        cases.push((pop.to_string(), "Zipf-1.5", pick(n_requests, pop, true, pop as u64)));
+    }
+    cases.push((
+        "every request its own".into(),
+        "distinct",
+        (0..n_requests).map(|i| i % n_adapters).collect(),
+    ));
+    for (pop, popularity, picks) in cases {
+        let adapters: Vec<Option<AdapterId>> = picks.iter().map(|&i| Some(ids[i])).collect();
+        let r = run(&engine, &w, &adapters);
+        let ratio = r.tokens_per_sec / base.tokens_per_sec;
+        if popularity == "distinct" {
+            per_request_ratio = ratio;
+        }
+        println!(
+            "| {pop} | {popularity} | {} | {:.0} | {ratio:.2} |",
+            r.distinct, r.tokens_per_sec
+        );
+        ttft_all.extend(r.ttft);
+    }
+
+    let naive_tps = naive(&model_dir, &cfg, &adapter_dirs, &w, n_naive);
+    println!(
+        "| naive merge/unmerge per request | distinct | {n_naive} | {naive_tps:.0} | {:.2} |",
+        naive_tps / base.tokens_per_sec
+    );
+
+    // Open-loop arrivals at ~60% of the measured capacity, every request on its own adapter.
+    let rate = 0.6 * base.tokens_per_sec / max_tokens as f64; // requests per second
+    let gap = Duration::from_secs_f64(1.0 / rate);
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let start = Instant::now();
+    let mut streams = Vec::new();
+    for (i, p) in w.prompts.iter().enumerate() {
+        let due = gap * i as u32;
+        if let Some(wait) = due.checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        let adapter = Some(ids[rng.random_range(0..ids.len())]);
+        let params = SamplingParams { max_tokens, ignore_eos: true, ..SamplingParams::default() };
+        streams.push(
+            engine
+                .submit(GenerateRequest { adapter, prompt: Prompt::Text(p.clone()), params })
+                .expect("submit"),
+        );
+    }
+    let mut ttft: Vec<f64> =
+        streams.into_iter().map(|s| s.collect_blocking().expect("done").ttft_ms).collect();
+    let m = engine.metrics();
+
+    println!(
+        "\nratio to base-only with every request on a different adapter: {per_request_ratio:.2} (target ≥ 0.90)"
+    );
+    let distinct_tps = per_request_ratio * base.tokens_per_sec;
+    println!("ratio to naive merge/unmerge: {:.1}× (target ≥ 10×)", distinct_tps / naive_tps);
+    println!(
+        "adapter cold load from disk, rank {RANK}, {file_kib} KiB file (read + keccak + parse + validate, page cache warm): P50 {:.2} ms, P99 {:.2} ms (target ≤ 20 ms)",
+        percentile(&mut load_ms, 0.5),
+        percentile(&mut load_ms, 0.99)
+    );
+    println!(
+        "time to first token, open loop at {rate:.1} req/s (60% of base capacity), {n_requests} requests on random adapters of {}: P50 {:.1} ms, P99 {:.1} ms",
+        ids.len(),
+        percentile(&mut ttft, 0.5),
+        percentile(&mut ttft, 0.99)
+    );
+    println!(
+        "time to first token, closed batches above (all requests submitted at once, queueing included): P50 {:.1} ms, P99 {:.1} ms",
+        percentile(&mut ttft_all, 0.5),
+        percentile(&mut ttft_all, 0.99)
+    );
+    println!(
+        "engine counters: {} steps, mean step {:.1} ms, slot hits {}, host hits {}, disk loads {}",
+        m.steps, m.mean_step_ms, m.slot_hits, m.host_hits, m.disk_loads
+    );
+    engine.shutdown();
+    backends(&cfg);
+}
