@@ -3,6 +3,7 @@
 //! `ol-bridge` binary for the kill test), and replay.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
+mod bad_input;
 mod common;
 mod flow;
 mod kill;
