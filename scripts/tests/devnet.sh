@@ -37,6 +37,20 @@ for side in l1:$L1 l2:$L2; do
 done
 echo "ok: L1 and L2 contracts deployed"
 
+# The devnet is a rollup: the bridge batches the L2 blocks and posts output roots, and replay
+# rebuilds them from L1 alone.
+bridge_pid=$(cat "$OL_DEVNET_DIR/bridge.pid")
+oracle=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["contracts"]["OutputOracle"])' "$ROOT/deployments/$OL_NETWORK/l1.json")
+for _ in $(seq 120); do
+  [ "$(cast call --rpc-url "http://127.0.0.1:$L1" "$oracle" "latestBlockNumber()(uint256)")" -ge 1 ] 2>/dev/null && break
+  sleep 1
+done
+[ "$(cast call --rpc-url "http://127.0.0.1:$L1" "$oracle" "latestBlockNumber()(uint256)")" -ge 1 ] || fail "no output root posted in 120 s"
+replay_out=$("$ROOT/target/debug/ol-bridge" replay --quiet --l1-rpc "http://127.0.0.1:$L1" --deployment "$ROOT/deployments/$OL_NETWORK/l1.json" --dev) ||
+  fail "replay failed: $replay_out"
+grep -q "replay OK" <<<"$replay_out" || fail "replay said: $replay_out"
+echo "ok: batches and output roots on L1; $(grep 'replay OK' <<<"$replay_out" | cut -c1-60)…"
+
 # A second devnet on the same ports refuses to start, and says why.
 expect_failure "already in use" "$ROOT/scripts/devnet" --l1-port "$L1" --l2-port "$L2"
 kill -0 "$anvil_pid" && kill -0 "$sequencer_pid" || fail "the refused second start disturbed the first"
@@ -46,7 +60,7 @@ kill -INT -- "-$devnet_pid"
 status=0
 wait "$devnet_pid" || status=$?
 [ "$status" = 130 ] || { cat "$TMP/devnet.out"; fail "devnet exited with $status after SIGINT, expected 130"; }
-for pid in "$anvil_pid" "$sequencer_pid"; do
+for pid in "$anvil_pid" "$sequencer_pid" "$bridge_pid"; do
   ! kill -0 "$pid" 2>/dev/null || fail "process $pid is still running after Ctrl-C"
 done
 ! pgrep -f -- "--port $L1" >/dev/null || fail "an anvil on port $L1 is left"
