@@ -129,6 +129,10 @@ pub struct ReplayReport {
     pub outputs_deleted: u64,
     /// Batch payloads read.
     pub payloads: u64,
+    /// Compressed bytes of the channels decoded.
+    pub compressed_bytes: u64,
+    /// RLP bytes of the blocks in them.
+    pub rlp_bytes: u64,
     /// What the derivation rules skipped, with reasons.
     pub skipped: Vec<String>,
     /// Time spent.
@@ -422,6 +426,8 @@ pub async fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> 
             report.skipped.push(format!("L1 block {l1_block}: {ignored}"));
         }
         for channel in bank.take_ready() {
+            report.compressed_bytes += channel.compressed_len as u64;
+            report.rlp_bytes += channel.blocks.iter().map(|b| b.rlp_len() as u64).sum::<u64>();
             for entry in channel.blocks {
                 let head = chain.head();
                 if entry.number <= head.number {

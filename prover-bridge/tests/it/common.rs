@@ -82,7 +82,7 @@ pub struct Devnet {
     anvil: Child,
     pub l1_url: String,
     pub deployment: L1Deployment,
-    pub sequencer: SequencerHandle,
+    sequencer: Option<SequencerHandle>,
     _dir: tempfile::TempDir,
 }
 
@@ -133,11 +133,11 @@ impl Devnet {
         config.rpc.admin = true;
         config.block.time_ms = 200;
         let sequencer = ol_sequencer::spawn(config).await.unwrap();
-        Self { anvil, l1_url, deployment, sequencer, _dir: dir }
+        Self { anvil, l1_url, deployment, sequencer: Some(sequencer), _dir: dir }
     }
 
     pub fn l2_url(&self) -> String {
-        self.sequencer.http_url()
+        self.sequencer().http_url()
     }
 
     /// The bridge's configuration: anvil accounts 1 (batcher), 2 (proposer), 4 (relayer).
@@ -161,11 +161,23 @@ impl Devnet {
 
     /// The L2 chain spec (for replay).
     pub fn spec(&self) -> Arc<ol_sequencer::chainspec::ChainSpec> {
-        Arc::clone(self.sequencer.node().spec())
+        Arc::clone(self.sequencer().node().spec())
     }
 
     pub async fn stop(mut self) {
-        self.sequencer.stop().await;
+        if let Some(sequencer) = self.sequencer.take() {
+            sequencer.stop().await;
+        }
+    }
+
+    fn sequencer(&self) -> &SequencerHandle {
+        self.sequencer.as_ref().expect("the sequencer runs until stop")
+    }
+}
+
+impl Drop for Devnet {
+    /// Also on a failed assertion: no anvil is left behind.
+    fn drop(&mut self) {
         let _ = self.anvil.kill();
         let _ = self.anvil.wait();
     }

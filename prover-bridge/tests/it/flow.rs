@@ -349,3 +349,37 @@ fn single_leaf_trie(hashed_key: B256, value: Vec<u8>) -> (B256, Vec<Bytes>) {
         builder.take_proof_nodes().into_nodes_sorted().into_iter().map(|(_, node)| node).collect();
     (root, proof)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_l1_reorg_above_the_confirmation_depth_never_reaches_the_l2() {
+    let devnet = Devnet::start(3).await;
+    let bridge_dir = tempfile::tempdir().unwrap();
+    let mut config = devnet.bridge_config(bridge_dir.path());
+    config.confirmations = 6;
+    config.relayer_key = None;
+    let services = Services::new(&config).unwrap();
+    let (stop, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(services.run(Duration::from_millis(300), stop_rx));
+    let l1 = connect(&devnet.l1_url).unwrap();
+    let l2 = connect(&devnet.l2_url()).unwrap();
+    let user = Address::repeat_byte(0x99);
+
+    // A deposit lands on L1, then L1 reorganises it away before it is 6 blocks deep.
+    let snapshot: U256 = l1.raw_request("evm_snapshot".into(), ()).await.unwrap();
+    deposit(&devnet, user, open(7)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let reverted: bool = l1.raw_request("evm_revert".into(), (snapshot,)).await.unwrap();
+    assert!(reverted);
+    // The chain that wins holds another deposit.
+    deposit(&devnet, user, open(3)).await;
+    wait_until("the surviving deposit on L2", 90, || async {
+        l2.get_balance(user).await.unwrap() == open(3)
+    })
+    .await;
+    // It stays that way: the reorganised deposit never arrives.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(l2.get_balance(user).await.unwrap(), open(3));
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    devnet.stop().await;
+}
