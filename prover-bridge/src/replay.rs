@@ -38,13 +38,10 @@ use alloy::{
 use alloy_primitives::B256;
 use alloy_sol_types::{SolCall, SolEvent};
 use indicatif::{ProgressBar, ProgressStyle};
-use ol_primitives::{
-    contracts::{
-        batch_inbox::IBatchInbox,
-        open_portal::IOpenPortal::TransactionDeposited,
-        output_oracle::IOutputOracle::{OutputProposed, OutputsDeleted},
-    },
-    predeploys::L2_TO_L1_MESSAGE_PASSER,
+use ol_primitives::contracts::{
+    batch_inbox::IBatchInbox,
+    open_portal::IOpenPortal::TransactionDeposited,
+    output_oracle::IOutputOracle::{OutputProposed, OutputsDeleted},
 };
 use ol_sequencer::{
     chainspec::ChainSpec,
@@ -490,7 +487,8 @@ pub async fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> 
                     }
                 }
                 if let Some(posted) = data.outputs.get(&entry.number) {
-                    let passer_root = chain.trie().storage_root(L2_TO_L1_MESSAGE_PASSER);
+                    // The header's withdrawalsRoot is the message passer's storage root.
+                    let passer_root = header.withdrawals_root.unwrap_or_default();
                     let actual =
                         OutputRoot::v0(header.state_root, passer_root, header.hash()).hash();
                     if actual != *posted {

@@ -220,11 +220,11 @@ pub type CommittedBlock = Arc<ExecutedBlock>;
 
 /// The trie and the block whose state it holds, locked together.
 #[derive(Debug)]
-pub struct TrieState {
+struct TrieState {
     /// The world state trie.
-    pub trie: StateTrie,
+    trie: StateTrie,
     /// The block the trie's state belongs to.
-    pub block: u64,
+    block: u64,
 }
 
 /// The running node's shared state.
@@ -343,11 +343,6 @@ impl Node {
     /// A consistent snapshot of the database.
     pub fn reader(&self) -> Result<StoreReader, StoreError> {
         self.store.reader()
-    }
-
-    /// The state trie (the latest committed state), for proofs.
-    pub fn trie(&self) -> parking_lot::RwLockReadGuard<'_, TrieState> {
-        self.trie.read()
     }
 
     /// EIP-1186 account and storage proofs against the state root of block `number`. The
