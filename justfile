@@ -39,9 +39,10 @@ test-rust:
     cargo test --workspace
     cargo test --workspace --all-features
 
-# Contract tests (forge, offline through the npm solc wrapper)
+# Contract tests (forge, offline through the npm solc wrapper), and the committed gas snapshot
 test-contracts:
     forge test
+    forge snapshot --check --no-match-test "testFuzz|invariant"
 
 # Tests of the scripts themselves: bootstrap's errors and repairs, devnet start and Ctrl-C
 test-scripts:
