@@ -35,8 +35,8 @@ pub enum CudaError {
 ///
 /// - `bgmv_shrink`: `s[i, j] = Σₖ x[i, k] · A[idx[i], j, k]`, one block per row, one thread per
 ///   rank column;
-/// - `bgmv_expand`: `y[i, o] += Σⱼ s[i, j] · B[idx[i], o, j]`, blocks of 128 output columns per
-///   row.
+/// - `bgmv_expand`: `y[i, o] += Σⱼ s[i, j] · Bt[idx[i], j, o]`, blocks of 128 output columns
+///   per row (neighbouring threads read neighbouring `o`: coalesced).
 const BGMV_SRC: &str = r#"
 extern "C" __global__ void bgmv_shrink(const float* x, const float* a, const long long* idx,
                                        float* out, int n, int d_in, int r) {
@@ -60,9 +60,9 @@ extern "C" __global__ void bgmv_expand(const float* s, const float* b, const lon
     long long slot = idx[row];
     if (slot < 0) return;
     const float* sr = s + (long long)row * r;
-    const float* br = b + (slot * d_out + o) * (long long)r;
+    const float* br = b + slot * (long long)r * d_out + o;
     float acc = 0.0f;
-    for (int j = 0; j < r; ++j) acc += sr[j] * br[j];
+    for (int j = 0; j < r; ++j) acc += sr[j] * br[(long long)j * d_out];
     y[(long long)row * d_out + o] += acc;
 }
 "#;
@@ -149,8 +149,9 @@ impl CudaRuntime {
         Ok(self.stream.clone_dtoh(&out_dev)?)
     }
 
-    /// The whole BGMV on host data: `y[i] += (x[i]·A[idx[i]]ᵀ)·B[idx[i]]ᵀ` for `y` `[n, d_out]`,
-    /// `x` `[n, d_in]`, `a` `[k, r, d_in]`, `b` `[k, d_out, r]`; rows with `idx = -1` unchanged.
+    /// The whole BGMV on host data: `y[i] += (x[i]·A[idx[i]]ᵀ)·Bt[idx[i]]` for `y` `[n, d_out]`,
+    /// `x` `[n, d_in]`, `a` `[k, r, d_in]`, `b` (`Bt`) `[k, r, d_out]`; rows with `idx = -1`
+    /// unchanged.
     #[allow(clippy::too_many_arguments)]
     pub fn bgmv(
         &self,
@@ -192,7 +193,7 @@ impl CudaRuntime {
         let mut launch = self.stream.launch_builder(&self.bgmv_expand);
         launch.arg(&s_dev).arg(&b_dev).arg(&idx_dev).arg(&mut y_dev).arg(&n_i).arg(&r_i).arg(&o_i);
         // SAFETY: the argument list matches the kernel's signature; `s` is [n, r], `b` holds k
-        // adapters of [d_out, r] (checked against `a`), `y` is [n, d_out], indices are in -1..k.
+        // adapters of [r, d_out] (checked against `a`), `y` is [n, d_out], indices are in -1..k.
         unsafe { launch.launch(config) }?;
         let out = self.stream.clone_dtoh(&y_dev)?;
         y.copy_from_slice(&out);
@@ -246,7 +247,7 @@ impl LoraBackend for CudaBackend {
     ) -> Result<(), LoraError> {
         crate::lora::check_stacks(y, x, a, b, mapping)?;
         let (n, d_in) = (x.size()[0] as usize, x.size()[1] as usize);
-        let (r, d_out) = (a.size()[1] as usize, b.size()[1] as usize);
+        let (r, d_out) = (a.size()[1] as usize, b.size()[2] as usize);
         let mut y_host = host_f32(y);
         self.runtime
             .bgmv(
@@ -291,7 +292,7 @@ mod tests {
         tch::manual_seed(17);
         let (n, d_in, d_out, r, k) = (9i64, 96i64, 200i64, 16i64, 4i64);
         let opts = (Kind::Float, Device::Cpu);
-        let mut slots = LoraSlots::new(k, r, d_in, d_out, Kind::Float, Device::Cpu);
+        let mut slots = LoraSlots::new(k, r, d_in, d_out, Kind::Float, Device::Cpu); // Bt: [k, r, d_out]
         for s in 0..k {
             let rank = [16, 4, 8, 1][s as usize];
             slots

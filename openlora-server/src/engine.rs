@@ -30,7 +30,7 @@ use crate::{
     },
     config::{ConfigError, LlamaConfig},
     kv::{BlockTable, KvCache},
-    lora::{AutoBackend, GatherBackend, GroupedBackend, LoraBackend, ModuleKind},
+    lora::{AutoBackend, BgmvBackend, GatherBackend, GroupedBackend, LoraBackend, ModuleKind},
     metrics::{EngineMetrics, MetricsSnapshot},
     model::{Llama, LoraLayout, LoraStep, ModelError, StepBatch},
     sampling::{Sampler, SamplingParams, TextStream},
@@ -117,13 +117,16 @@ pub enum EngineError {
 /// Which batched LoRA kernel the engine runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum BackendKind {
-    /// Gather A/B by slot, then `bmm` (BGMV): cost independent of adapter count.
+    /// Grouped matmuls for adapters with many rows in the step (prompts), the BGMV kernel for
+    /// the rest (decode tokens).
     #[default]
+    Auto,
+    /// The BGMV CPU kernel over the slots in place (f32/f64 on CPU; else as `gather`).
+    Bgmv,
+    /// Gather A/B by slot with `index_select`, then `bmm`: libtorch ops only, any device.
     Gather,
     /// Group rows by adapter, plain matmuls per group (SGMV-style).
     Grouped,
-    /// Grouped when rows per adapter are many (long prompts), gather otherwise.
-    Auto,
     /// The NVRTC kernels through cudarc (feature `cuda`).
     #[cfg(feature = "cuda")]
     Cuda,
@@ -133,6 +136,7 @@ impl BackendKind {
     /// The backend object.
     pub fn build(self) -> Result<Box<dyn LoraBackend>, EngineError> {
         Ok(match self {
+            Self::Bgmv => Box::new(BgmvBackend),
             Self::Gather => Box::new(GatherBackend),
             Self::Grouped => Box::new(GroupedBackend),
             Self::Auto => Box::new(AutoBackend::default()),
@@ -1236,7 +1240,11 @@ impl Worker {
         let logits = self.model.forward(&batch, &mut self.kv, &lora)?;
         let (n, vocab) = (self.running.len(), self.model.config().vocab_size);
         let mut host = vec![0f32; n * vocab];
-        logits.to_device(Device::Cpu).contiguous().copy_data(&mut host, n * vocab);
+        logits
+            .to_device(Device::Cpu)
+            .to_kind(Kind::Float)
+            .contiguous()
+            .copy_data(&mut host, n * vocab);
         EngineMetrics::add(
             &self.metrics.prompt_tokens,
             "openlora_prompt_tokens_total",

@@ -18,6 +18,7 @@
 //! - [`config`]: the model's `config.json` and the size presets of `make-model`;
 //! - [`weights`]: safetensors (single or sharded) to tch tensors, with clear errors;
 //! - [`model`]: the Llama decoder (RMSNorm, RoPE, GQA, SwiGLU) with adapter slots per linear;
+//! - [`cpu`]: CPU kernels over tensor memory: BGMV and paged decode attention;
 //! - [`lora`]: LoRA math, the [`lora::LoraBackend`] trait (BGMV semantics) and its tch backends;
 //! - [`adapter`]: PEFT adapters: parsing, validation, ids, random adapters;
 //! - [`kv`]: the paged KV cache;
@@ -33,6 +34,7 @@
 
 pub mod adapter;
 pub mod config;
+pub mod cpu;
 pub mod device;
 pub mod engine;
 pub mod kv;

@@ -210,8 +210,11 @@ pub struct LoraMapping {
     active_slots: Tensor,
     /// Whether every row is active (then `active_rows` is `0..n` and need not be gathered).
     all_active: bool,
-    /// Rows grouped by slot: `(slot, rows)`, for the grouped backend.
-    groups: Vec<(i64, Tensor)>,
+    /// Rows grouped by slot, on the host: `(slot, rows)`.
+    groups_host: Vec<(i64, Vec<i64>)>,
+    /// The same as tensors, built on first use by the grouped backend.
+    groups: std::cell::OnceCell<Vec<(i64, Tensor)>>,
+    device: tch::Device,
     /// Largest slot index used plus one (for bounds checks).
     max_slot: i64,
     /// The per-row slots as given (`-1` = none), for kernels that take them from the host.
@@ -237,10 +240,9 @@ impl LoraMapping {
             all_active: rows.len() == indices.len(),
             active_rows: Tensor::from_slice(&rows).to_device(device),
             active_slots: Tensor::from_slice(&slots).to_device(device),
-            groups: by_slot
-                .into_iter()
-                .map(|(slot, rows)| (slot, Tensor::from_slice(&rows).to_device(device)))
-                .collect(),
+            groups_host: by_slot.into_iter().collect(),
+            groups: std::cell::OnceCell::new(),
+            device,
             max_slot,
             indices: indices.to_vec(),
         }
@@ -253,7 +255,21 @@ impl LoraMapping {
 
     /// Whether no row uses an adapter (the module then runs as the plain base layer).
     pub fn is_empty(&self) -> bool {
-        self.groups.is_empty()
+        self.groups_host.is_empty()
+    }
+
+    /// Distinct adapter slots in the batch.
+    pub fn distinct(&self) -> usize {
+        self.groups_host.len()
+    }
+
+    fn groups(&self) -> &[(i64, Tensor)] {
+        self.groups.get_or_init(|| {
+            self.groups_host
+                .iter()
+                .map(|(slot, rows)| (*slot, Tensor::from_slice(rows).to_device(self.device)))
+                .collect()
+        })
     }
 
     /// Rows in the batch.
@@ -265,13 +281,13 @@ impl LoraMapping {
 /// A batched multi-adapter LoRA kernel.
 ///
 /// Semantics (what every implementation must compute, written as the plain loop; `A` is
-/// `[slots, r, in]`, `B` is `[slots, out, r]` with the adapter's scale already folded in, and
-/// `idx[i] = -1` leaves row `i` alone):
+/// `[slots, r, in]`, `Bt` is `[slots, r, out]`, the transpose of PEFT's `lora_B` with the
+/// adapter's scale folded in, and `idx[i] = -1` leaves row `i` alone):
 ///
 /// ```text
 /// for i in 0..n:
 ///     if idx[i] >= 0:
-///         y[i] += (x[i] @ A[idx[i]].T) @ B[idx[i]].T
+///         y[i] += (x[i] @ A[idx[i]].T) @ Bt[idx[i]]
 /// ```
 ///
 /// Ranks smaller than `r` are stored zero-padded, which adds exact zeros.
@@ -305,8 +321,8 @@ pub(crate) fn check_stacks(
         || xs[0] != ys[0]
         || xs[0] as usize != m.rows
         || as_[2] != xs[1]
-        || bs[1] != ys[1]
-        || bs[2] != as_[1]
+        || bs[2] != ys[1]
+        || bs[1] != as_[1]
         || bs[0] != as_[0]
     {
         return Err(LoraError::Shape(format!(
@@ -349,15 +365,68 @@ impl LoraBackend for GatherBackend {
             x.index_select(0, &mapping.active_rows)
         };
         let a_rows = a.index_select(0, &mapping.active_slots); // [m, r, in]
-        let b_rows = b.index_select(0, &mapping.active_slots); // [m, out, r]
-        let shrunk = a_rows.bmm(&xs.unsqueeze(2)); // [m, r, 1]
-        let delta = b_rows.bmm(&shrunk).squeeze_dim(2); // [m, out]
+        let b_rows = b.index_select(0, &mapping.active_slots); // [m, r, out]
+        let shrunk = xs.unsqueeze(1).bmm(&a_rows.transpose(1, 2)); // [m, 1, r]
+        let delta = shrunk.bmm(&b_rows).squeeze_dim(1); // [m, out]
         if mapping.all_active {
             let _ = y.g_add_(&delta);
         } else {
             let _ = y.index_add_(0, &mapping.active_rows, &delta);
         }
         Ok(())
+    }
+}
+
+/// BGMV as a CPU kernel over the slot memory ([`crate::cpu::bgmv`]): no gathered copies, one
+/// pass per row over its adapter's `A` and `Bt`. For f32/f64 CPU tensors; anything else (CUDA
+/// tensors, half precision) goes through [`GatherBackend`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BgmvBackend;
+
+impl BgmvBackend {
+    fn run<T: crate::cpu::Scalar>(
+        y: &mut Tensor,
+        x: &Tensor,
+        a: &Tensor,
+        b: &Tensor,
+        mapping: &LoraMapping,
+    ) -> bool {
+        let x = x.contiguous();
+        let (d_in, r, d_out) = (a.size()[2] as usize, a.size()[1] as usize, b.size()[2] as usize);
+        let (Some(xs), Some(av), Some(bv)) =
+            (crate::cpu::slice::<T>(&x), crate::cpu::slice::<T>(a), crate::cpu::slice::<T>(b))
+        else {
+            return false;
+        };
+        let Some(ys) = crate::cpu::slice_mut::<T>(y) else { return false };
+        crate::cpu::bgmv(ys, xs, av, bv, &mapping.indices, d_in, r, d_out);
+        true
+    }
+}
+
+impl LoraBackend for BgmvBackend {
+    fn name(&self) -> &'static str {
+        "bgmv-cpu"
+    }
+
+    fn add_lora(
+        &self,
+        y: &mut Tensor,
+        x: &Tensor,
+        a: &Tensor,
+        b: &Tensor,
+        mapping: &LoraMapping,
+    ) -> Result<(), LoraError> {
+        check_stacks(y, x, a, b, mapping)?;
+        if mapping.is_empty() {
+            return Ok(());
+        }
+        let done = match y.kind() {
+            Kind::Float => Self::run::<f32>(y, x, a, b, mapping),
+            Kind::Double => Self::run::<f64>(y, x, a, b, mapping),
+            _ => false,
+        };
+        if done { Ok(()) } else { GatherBackend.add_lora(y, x, a, b, mapping) }
     }
 }
 
@@ -381,20 +450,23 @@ impl LoraBackend for GroupedBackend {
         mapping: &LoraMapping,
     ) -> Result<(), LoraError> {
         check_stacks(y, x, a, b, mapping)?;
-        for (slot, rows) in &mapping.groups {
+        for (slot, rows) in mapping.groups() {
             let xs = x.index_select(0, rows);
-            let delta = xs.matmul(&a.get(*slot).tr()).matmul(&b.get(*slot).tr());
+            let delta = xs.matmul(&a.get(*slot).tr()).matmul(&b.get(*slot));
             let _ = y.index_add_(0, rows, &delta);
         }
         Ok(())
     }
 }
 
-/// Picks per call: grouped when the rows per distinct adapter are many (prefill), gather
-/// otherwise (decode). The threshold was measured on the CPU path (see BENCHMARKS.md).
+/// SGMV for long segments, BGMV for the rest, in one call: rows of an adapter that holds at
+/// least `grouped_min_rows` rows in the batch (a prompt being prefilled) go through two plain
+/// matmuls for that adapter ([`GroupedBackend`]'s way); all other rows (decode tokens, one or a
+/// few per adapter) go through the BGMV kernel ([`BgmvBackend`]). The threshold comes from the
+/// backend comparison in BENCHMARKS.md.
 #[derive(Debug, Clone, Copy)]
 pub struct AutoBackend {
-    /// Minimum mean rows per distinct adapter for the grouped path.
+    /// Minimum rows of one adapter for the grouped path.
     pub grouped_min_rows: usize,
 }
 
@@ -417,24 +489,39 @@ impl LoraBackend for AutoBackend {
         b: &Tensor,
         mapping: &LoraMapping,
     ) -> Result<(), LoraError> {
-        let groups = mapping.groups.len().max(1);
-        let active = mapping.active_rows.size()[0] as usize;
-        if active / groups >= self.grouped_min_rows {
-            GroupedBackend.add_lora(y, x, a, b, mapping)
-        } else {
-            GatherBackend.add_lora(y, x, a, b, mapping)
+        check_stacks(y, x, a, b, mapping)?;
+        let big = |rows: &Vec<i64>| rows.len() >= self.grouped_min_rows;
+        if !mapping.groups_host.iter().any(|(_, rows)| big(rows)) {
+            return BgmvBackend.add_lora(y, x, a, b, mapping);
         }
+        let mut rest = mapping.indices.clone();
+        for (i, (slot, rows)) in mapping.groups_host.iter().enumerate() {
+            if big(rows) {
+                for &r in rows {
+                    rest[r as usize] = -1;
+                }
+                let rows_t = &mapping.groups()[i].1;
+                let xs = x.index_select(0, rows_t);
+                let delta = xs.matmul(&a.get(*slot).tr()).matmul(&b.get(*slot));
+                let _ = y.index_add_(0, rows_t, &delta);
+            }
+        }
+        if rest.iter().any(|&s| s >= 0) {
+            BgmvBackend.add_lora(y, x, a, b, &LoraMapping::new(&rest, mapping.device))?;
+        }
+        Ok(())
     }
 }
 
 /// Preallocated adapter slots for one linear module (vLLM's `lora_a_stacked`/`lora_b_stacked`):
-/// `A` `[max_loras, max_rank, in]` and `B` `[max_loras, out, max_rank]`, with each adapter's
-/// scale folded into its `B` and ranks below `max_rank` zero-padded.
+/// `A` `[max_loras, max_rank, in]` and `Bt` `[max_loras, max_rank, out]` (`lora_B` transposed,
+/// so the expand step reads contiguous rows), with each adapter's scale folded into `Bt` and
+/// ranks below `max_rank` zero-padded.
 #[derive(Debug)]
 pub struct LoraSlots {
     /// The stacked down projections.
     pub a: Tensor,
-    /// The stacked up projections, scaled.
+    /// The stacked up projections, transposed and scaled.
     pub b: Tensor,
 }
 
@@ -450,14 +537,14 @@ impl LoraSlots {
     ) -> Self {
         Self {
             a: Tensor::zeros([max_loras, max_rank, d_in], (kind, device)),
-            b: Tensor::zeros([max_loras, d_out, max_rank], (kind, device)),
+            b: Tensor::zeros([max_loras, max_rank, d_out], (kind, device)),
         }
     }
 
     /// Writes one adapter (`a` `[r, in]`, `b` `[out, r]`, already scaled) into `slot`.
     pub fn set_lora(&mut self, slot: i64, a: &Tensor, b_scaled: &Tensor) -> Result<(), LoraError> {
         let (slots, max_rank, d_in) = (self.a.size()[0], self.a.size()[1], self.a.size()[2]);
-        let d_out = self.b.size()[1];
+        let d_out = self.b.size()[2];
         let r = a.size().first().copied().unwrap_or(0);
         if slot < 0 || slot >= slots {
             return Err(LoraError::AdapterIndex { index: slot, count: slots });
@@ -471,7 +558,7 @@ impl LoraSlots {
         }
         self.reset_lora(slot)?;
         self.a.get(slot).narrow(0, 0, r).copy_(a);
-        self.b.get(slot).narrow(1, 0, r).copy_(b_scaled);
+        self.b.get(slot).narrow(0, 0, r).copy_(&b_scaled.tr());
         Ok(())
     }
 
@@ -594,13 +681,13 @@ mod tests {
         for (i, &s) in idx.iter().enumerate() {
             if s >= 0 {
                 let xi = x.get(i as i64);
-                let d = lora.b.get(s).matmul(&lora.a.get(s).matmul(&xi));
+                let d = lora.b.get(s).tr().matmul(&lora.a.get(s).matmul(&xi));
                 let mut row = expected.get(i as i64);
                 let _ = row.g_add_(&d);
             }
         }
-        let backends: [&dyn LoraBackend; 3] =
-            [&GatherBackend, &GroupedBackend, &AutoBackend { grouped_min_rows: 2 }];
+        let backends: [&dyn LoraBackend; 4] =
+            [&GatherBackend, &GroupedBackend, &BgmvBackend, &AutoBackend { grouped_min_rows: 2 }];
         for backend in backends {
             let mut y = y0.copy();
             backend.add_lora(&mut y, &x, &lora.a, &lora.b, &mapping).unwrap();
@@ -609,7 +696,10 @@ mod tests {
         let all = LoraMapping::new(&[1, 1, 1, 1, 1, 1, 1], Device::Cpu);
         let mut y = y0.copy();
         GatherBackend.add_lora(&mut y, &x, &lora.a, &lora.b, &all).unwrap();
-        let expected = &y0 + x.matmul(&lora.a.get(1).tr()).matmul(&lora.b.get(1).tr());
+        let mut y2 = y0.copy();
+        BgmvBackend.add_lora(&mut y2, &x, &lora.a, &lora.b, &all).unwrap();
+        assert!(max_abs_diff(&y, &y2) < 1e-10);
+        let expected = &y0 + x.matmul(&lora.a.get(1).tr()).matmul(&lora.b.get(1));
         assert!(max_abs_diff(&y, &expected) < 1e-10);
         let out_of_range = LoraMapping::new(&[0, 0, 0, 0, 0, 0, 9], Device::Cpu);
         assert!(matches!(

@@ -99,7 +99,7 @@ enum Command {
         #[arg(long)]
         stop: Vec<String>,
         /// LoRA kernel.
-        #[arg(long, value_enum, default_value = "gather")]
+        #[arg(long, value_enum, default_value = "auto")]
         backend: BackendKind,
     },
 }

@@ -204,6 +204,10 @@ pub struct AttnMeta {
     /// Which gathered slots are real, `[decode, 1, 1, max_ctx]`.
     decode_mask: Tensor,
     max_ctx: i64,
+    /// Host copies for the CPU paged-attention kernel: sequence `s`'s context rows are
+    /// `decode_slots[decode_offsets[s]..decode_offsets[s + 1]]`.
+    decode_offsets: Vec<usize>,
+    decode_slots: Vec<i64>,
     /// `(start, len)` of each prompt in the token order, after the decoding tokens.
     prefill: Vec<(i64, i64)>,
     /// Where each new token's key and value go, `[t]`.
@@ -265,6 +269,11 @@ impl StepBatch {
             mask.extend(std::iter::repeat_n(true, ctx.len()));
             mask.extend(std::iter::repeat_n(false, max_ctx - ctx.len()));
         }
+        let mut offsets = Vec::with_capacity(decode + 1);
+        offsets.push(0);
+        for ctx in &self.decode_contexts {
+            offsets.push(offsets[offsets.len() - 1] + ctx.len());
+        }
         let mut last = (0..decode as i64).collect::<Vec<_>>();
         let mut prefill = Vec::with_capacity(self.prefill_lens.len());
         let mut start = decode as i64;
@@ -280,6 +289,8 @@ impl StepBatch {
                 .view([decode as i64, 1, 1, max_ctx as i64])
                 .to_device(device),
             max_ctx: max_ctx as i64,
+            decode_offsets: offsets,
+            decode_slots: self.decode_contexts.iter().flatten().copied().collect(),
             prefill,
             slot_mapping: Tensor::from_slice(&self.slot_mapping).to_device(device),
             positions: Tensor::from_slice(&self.positions).to_device(device),
@@ -343,24 +354,32 @@ impl Attention {
         let mut outs = Vec::with_capacity(1 + meta.prefill.len());
         if meta.decode > 0 {
             let n = meta.decode as i64;
-            let gather = |cache: &Tensor| {
-                cache
-                    .index_select(0, &meta.decode_gather)
-                    .view([n, meta.max_ctx, kvh, hd])
-                    .transpose(1, 2)
+            let qd = q.narrow(0, 0, n);
+            let o = match self.paged_decode(&qd, k_cache, v_cache, meta) {
+                Some(o) => o,
+                None => {
+                    // Any dtype or device: gather each context from the cache and run SDPA
+                    // with a padding mask.
+                    let gather = |cache: &Tensor| {
+                        cache
+                            .index_select(0, &meta.decode_gather)
+                            .view([n, meta.max_ctx, kvh, hd])
+                            .transpose(1, 2)
+                    };
+                    Tensor::f_scaled_dot_product_attention(
+                        &qd.unsqueeze(2),
+                        &gather(k_cache),
+                        &gather(v_cache),
+                        Some(&meta.decode_mask),
+                        0.0,
+                        false,
+                        None,
+                        gqa,
+                    )?
+                    .squeeze_dim(2)
+                }
             };
-            let qd = q.narrow(0, 0, n).unsqueeze(2); // [n, h, 1, hd]
-            let o = Tensor::f_scaled_dot_product_attention(
-                &qd,
-                &gather(k_cache),
-                &gather(v_cache),
-                Some(&meta.decode_mask),
-                0.0,
-                false,
-                None,
-                gqa,
-            )?;
-            outs.push(o.squeeze_dim(2)); // [n, h, hd]
+            outs.push(o); // [n, h, hd]
         }
         for &(start, len) in &meta.prefill {
             let seq = |x: &Tensor| x.narrow(0, start, len).transpose(0, 1).unsqueeze(0);
@@ -378,6 +397,56 @@ impl Attention {
         }
         let out = if outs.len() == 1 { outs.remove(0) } else { Tensor::cat(&outs, 0) };
         self.o_proj.forward(&out.reshape([t, h * hd]), lora)
+    }
+}
+
+impl Attention {
+    /// Decode attention with the CPU kernel reading the paged cache in place (f32/f64 on CPU),
+    /// or `None` where it does not apply.
+    fn paged_decode(
+        &self,
+        q: &Tensor,
+        k_cache: &Tensor,
+        v_cache: &Tensor,
+        meta: &AttnMeta,
+    ) -> Option<Tensor> {
+        if !crate::cpu::supported(q.kind(), q.device()) {
+            return None;
+        }
+        fn run<T: crate::cpu::Scalar>(
+            att: &Attention,
+            q: &Tensor,
+            k: &Tensor,
+            v: &Tensor,
+            meta: &AttnMeta,
+        ) -> Option<Tensor> {
+            let q = q.contiguous();
+            let mut out = q.zeros_like();
+            let (qs, ks, vs) = (
+                crate::cpu::slice::<T>(&q)?,
+                crate::cpu::slice::<T>(k)?,
+                crate::cpu::slice::<T>(v)?,
+            );
+            let os = crate::cpu::slice_mut::<T>(&mut out)?;
+            crate::cpu::paged_decode_attention(
+                os,
+                qs,
+                ks,
+                vs,
+                &meta.decode_offsets,
+                &meta.decode_slots,
+                att.heads as usize,
+                att.kv_heads as usize,
+                att.head_dim as usize,
+                1.0 / (att.head_dim as f64).sqrt(),
+            );
+            Some(out)
+        }
+        match q.kind() {
+            Kind::Float => run::<f32>(self, q, k_cache, v_cache, meta),
+            Kind::Double => run::<f64>(self, q, k_cache, v_cache, meta),
+            _ => None,
+        }
     }
 }
 
@@ -557,7 +626,8 @@ impl Llama {
     }
 
     /// Runs one step; returns the logits of each sequence's last token, `[sequences, vocab]`
-    /// (decoding sequences first, then prompts, as in `batch`), in f32 on the model's device.
+    /// (decoding sequences first, then prompts, as in `batch`), in the model's dtype on its
+    /// device.
     pub fn forward(
         &self,
         batch: &StepBatch,
@@ -566,7 +636,7 @@ impl Llama {
     ) -> Result<Tensor, ModelError> {
         let meta = batch.meta(self.device)?;
         if batch.tokens.is_empty() {
-            return Ok(Tensor::zeros([0, self.cfg.vocab_size as i64], (Kind::Float, self.device)));
+            return Ok(Tensor::zeros([0, self.cfg.vocab_size as i64], (self.dtype, self.device)));
         }
         if let Some(&bad) =
             batch.tokens.iter().find(|&&t| t < 0 || t as usize >= self.cfg.vocab_size)
@@ -616,7 +686,7 @@ impl Llama {
             h += layer.mlp.forward(&normed, lora)?;
         }
         let last = self.norm.forward(&h.index_select(0, &meta.last_tokens));
-        Ok(last.matmul(&self.lm_head.tr()).to_kind(Kind::Float))
+        Ok(last.matmul(&self.lm_head.tr()))
     }
 
     /// Copies an adapter into device slot `slot` (modules it does not target are zeroed there).
@@ -675,6 +745,61 @@ impl Llama {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The CPU paged-attention kernel equals gather + SDPA (the fallback) on ragged contexts
+    /// scattered over the cache.
+    #[test]
+    fn paged_kernel_matches_gather_and_sdpa() {
+        tch::manual_seed(8);
+        let opts = (Kind::Double, Device::Cpu);
+        let (h, kvh, hd, rows) = (4i64, 2i64, 8i64, 40i64);
+        let k_cache = Tensor::randn([rows, kvh, hd], opts);
+        let v_cache = Tensor::randn([rows, kvh, hd], opts);
+        let contexts: Vec<Vec<i64>> = vec![vec![3, 17, 5, 9, 30], vec![0], vec![39, 1, 2]];
+        let batch = StepBatch {
+            tokens: vec![0; 3],
+            positions: vec![0; 3],
+            slot_mapping: vec![0; 3],
+            lora_slots: vec![-1; 3],
+            decode_contexts: contexts,
+            prefill_lens: vec![],
+        };
+        let meta = batch.meta(Device::Cpu).unwrap();
+        let q = Tensor::randn([3, h, hd], opts);
+        let mut cfg = crate::config::ModelSize::Tiny.config();
+        cfg.hidden_size = (h * hd) as usize;
+        cfg.num_attention_heads = h as usize;
+        cfg.num_key_value_heads = Some(kvh as usize);
+        let zeros = |o: i64, i: i64| Tensor::zeros([o, i], opts);
+        let lin = |kind| Linear { weight: zeros(1, 1), kind, slots: None };
+        let att = Attention {
+            q_proj: lin(ModuleKind::Q),
+            k_proj: lin(ModuleKind::K),
+            v_proj: lin(ModuleKind::V),
+            o_proj: lin(ModuleKind::O),
+            heads: h,
+            kv_heads: kvh,
+            head_dim: hd,
+        };
+        let fast = att.paged_decode(&q, &k_cache, &v_cache, &meta).unwrap();
+        let gather = |c: &Tensor| {
+            c.index_select(0, &meta.decode_gather).view([3, meta.max_ctx, kvh, hd]).transpose(1, 2)
+        };
+        let slow = Tensor::scaled_dot_product_attention(
+            &q.unsqueeze(2),
+            &gather(&k_cache),
+            &gather(&v_cache),
+            Some(&meta.decode_mask),
+            0.0,
+            false,
+            None,
+            true,
+        )
+        .squeeze_dim(2);
+        let diff = (fast - slow).abs().max().double_value(&[]);
+        assert!(diff < 1e-12, "{diff}");
+        assert!(att.paged_decode(&q.to_kind(Kind::Half), &k_cache, &v_cache, &meta).is_none());
+    }
 
     /// SDPA with `enable_gqa` and a padding mask equals attention written out by hand.
     #[test]
