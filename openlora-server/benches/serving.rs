@@ -9,9 +9,10 @@
 //! - the two CPU LoRA backends (gather-bmm vs grouped-mm) on decode- and prefill-shaped batches.
 //!
 //! `cargo bench -p openlora-server --bench serving`. Environment knobs (defaults in brackets):
-//! `OPENLORA_BENCH_REQUESTS` [64], `OPENLORA_BENCH_MAX_TOKENS` [32], `OPENLORA_BENCH_ADAPTERS`
-//! [2000], `OPENLORA_BENCH_NAIVE_REQUESTS` [8], `OPENLORA_BENCH_DIR` (reuse a folder of model
-//! and adapters across runs).
+//! `OPENLORA_BENCH_REQUESTS` [64], `OPENLORA_BENCH_MAX_TOKENS` [64], `OPENLORA_BENCH_ADAPTERS`
+//! [2000], `OPENLORA_BENCH_NAIVE_REQUESTS` [8], `OPENLORA_BENCH_BATCH` [32] (running sequences;
+//! twice as many device slots), `OPENLORA_BENCH_DIR` (reuse a folder of model and adapters
+//! across runs).
 
 use openlora_server::{
     AdapterId, Engine, EngineConfig, EngineHandle, GenerateRequest, MakeModel, ModelSize,
@@ -19,7 +20,10 @@ use openlora_server::{
     adapter::{AdapterSpec, parse_adapter, read_adapter_dir},
     config::LlamaConfig,
     kv::KvCache,
-    lora::{GatherBackend, GroupedBackend, LoraBackend, LoraMapping, LoraSlots},
+    lora::{
+        AutoBackend, BgmvBackend, GatherBackend, GroupedBackend, LoraBackend, LoraMapping,
+        LoraSlots,
+    },
     model::{Llama, LoraStep, StepBatch},
 };
 use rand::{Rng, SeedableRng};
@@ -48,7 +52,7 @@ fn workload(n: usize, max_tokens: usize) -> Workload {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let prompts = (0..n)
         .map(|_| {
-            let len = rng.random_range(12..28);
+            let len = rng.random_range(8..20);
             let start = rng.random_range(0..words.len() - len);
             words[start..start + len].join(" ")
         })
@@ -206,10 +210,11 @@ fn backends(cfg: &LlamaConfig) {
     println!(
         "\nLoRA backends on one {d_in}x{d_out} module, rank {RANK} (µs per call; base matmul for scale):"
     );
-    println!("| batch shape | base x·Wᵀ | gather-bmm | grouped-mm |");
-    println!("|---|---|---|---|");
-    let shapes: [(&str, usize, usize); 4] = [
+    println!("| batch shape | base x·Wᵀ | bgmv-cpu | gather-bmm | grouped-mm | auto |");
+    println!("|---|---|---|---|---|---|");
+    let shapes: [(&str, usize, usize); 5] = [
         ("decode: 32 rows, 32 adapters", 32, 32),
+        ("decode: 64 rows, 64 adapters", 64, 64),
         ("decode: 32 rows, 4 adapters", 32, 4),
         ("prefill: 4×64 rows, 4 adapters", 256, 4),
         ("prefill: 1×128 rows, 1 adapter", 128, 1),
@@ -236,17 +241,19 @@ fn backends(cfg: &LlamaConfig) {
         let mut run = |b: &dyn LoraBackend| {
             time(&mut || b.add_lora(&mut y, &x, &slots.a, &slots.b, &mapping).expect("lora"))
         };
-        let (g, gr) = (run(&GatherBackend), run(&GroupedBackend));
-        println!("| {name} | {base:.0} | {g:.0} | {gr:.0} |");
+        let (bg, g, gr) = (run(&BgmvBackend), run(&GatherBackend), run(&GroupedBackend));
+        let auto = run(&AutoBackend::default());
+        println!("| {name} | {base:.0} | {bg:.0} | {g:.0} | {gr:.0} | {auto:.0} |");
     }
 }
 
 fn main() {
     tch::set_num_threads(1);
     let n_requests = env("OPENLORA_BENCH_REQUESTS", 64);
-    let max_tokens = env("OPENLORA_BENCH_MAX_TOKENS", 32);
+    let max_tokens = env("OPENLORA_BENCH_MAX_TOKENS", 64);
     let n_adapters = env("OPENLORA_BENCH_ADAPTERS", 2000);
     let n_naive = env("OPENLORA_BENCH_NAIVE_REQUESTS", 8);
+    let max_batch = env("OPENLORA_BENCH_BATCH", 32);
     let keep = std::env::var("OPENLORA_BENCH_DIR").ok().map(PathBuf::from);
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = keep.unwrap_or_else(|| tmp.path().to_owned());
@@ -305,8 +312,8 @@ fn main() {
 
     let mut ecfg = EngineConfig::new(&model_dir);
     ecfg.threads = Some(1);
-    ecfg.max_batch = 32;
-    ecfg.max_loras = 64;
+    ecfg.max_batch = max_batch;
+    ecfg.max_loras = 2 * max_batch;
     ecfg.max_lora_rank = RANK;
     ecfg.host_cache_bytes = 4 << 30;
     let engine = Engine::start(ecfg).expect("engine");
@@ -318,15 +325,20 @@ fn main() {
     let w = workload(n_requests, max_tokens);
     let none: Vec<Option<AdapterId>> = vec![None; n_requests];
     run(&engine, &workload(8, 8), &none[..8]); // warm-up
-    let base = run(&engine, &w, &none);
+    // Each adapter case runs right after its own base-only run, and its ratio is to that run,
+    // so that drifts in machine load between cases do not show up as adapter overhead.
+    let mut bases = Vec::new();
     println!(
-        "\n{n_requests} requests, {max_tokens} tokens each (ignore_eos), batch ≤ 32, 64 device slots:"
+        "\n{n_requests} requests, {max_tokens} tokens each (ignore_eos), batch ≤ {max_batch}, {} device slots:",
+        2 * max_batch
     );
-    println!("| adapters | popularity | distinct in run | tokens/s | vs base-only |");
-    println!("|---|---|---|---|---|");
-    println!("| none (base only) | — | 0 | {:.0} | 1.00 |", base.tokens_per_sec);
+    println!(
+        "| adapters | popularity | distinct in run | tokens/s | base-only tokens/s (paired run) | vs base-only |"
+    );
+    println!("|---|---|---|---|---|---|");
     let mut ttft_all = Vec::new();
     let mut per_request_ratio = 0.0;
+    let mut distinct_tps = 0.0;
     let mut cases: Vec<(String, &str, Vec<usize>)> = vec![("1".into(), "—", vec![0; n_requests])];
     for pop in [100usize, 1000, 2000].into_iter().filter(|&p| p <= n_adapters) {
         cases.push((pop.to_string(), "uniform", pick(n_requests, pop, false, pop as u64)));
@@ -338,18 +350,26 @@ fn main() {
         (0..n_requests).map(|i| i % n_adapters).collect(),
     ));
     for (pop, popularity, picks) in cases {
+        let base = run(&engine, &w, &none);
+        bases.push(base.tokens_per_sec);
         let adapters: Vec<Option<AdapterId>> = picks.iter().map(|&i| Some(ids[i])).collect();
         let r = run(&engine, &w, &adapters);
         let ratio = r.tokens_per_sec / base.tokens_per_sec;
         if popularity == "distinct" {
             per_request_ratio = ratio;
+            distinct_tps = r.tokens_per_sec;
         }
         println!(
-            "| {pop} | {popularity} | {} | {:.0} | {ratio:.2} |",
-            r.distinct, r.tokens_per_sec
+            "| {pop} | {popularity} | {} | {:.0} | {:.0} | {ratio:.2} |",
+            r.distinct, r.tokens_per_sec, base.tokens_per_sec
         );
         ttft_all.extend(r.ttft);
     }
+    let base_median = percentile(&mut bases, 0.5);
+    let base = RunResult { tokens_per_sec: base_median, distinct: 0, ttft: Vec::new() };
+    println!(
+        "| none (base only), median of the paired runs | — | 0 | {base_median:.0} | — | 1.00 |"
+    );
 
     let naive_tps = naive(&model_dir, &cfg, &adapter_dirs, &w, n_naive);
     println!(
@@ -383,7 +403,6 @@ fn main() {
     println!(
         "\nratio to base-only with every request on a different adapter: {per_request_ratio:.2} (target ≥ 0.90)"
     );
-    let distinct_tps = per_request_ratio * base.tokens_per_sec;
     println!("ratio to naive merge/unmerge: {:.1}× (target ≥ 10×)", distinct_tps / naive_tps);
     println!(
         "adapter cold load from disk, rank {RANK}, {file_kib} KiB file (read + keccak + parse + validate, page cache warm): P50 {:.2} ms, P99 {:.2} ms (target ≤ 20 ms)",
