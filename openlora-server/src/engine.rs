@@ -414,6 +414,7 @@ struct Shared {
     spec: AdapterSpec,
     dtype: Kind,
     tokenizer: Arc<Tokenizer>,
+    tokenizer_config: Option<serde_json::Value>,
     model_name: String,
     metrics: Arc<EngineMetrics>,
     next_id: AtomicU64,
@@ -550,6 +551,9 @@ impl Engine {
                 worker.run()
             })
             .map_err(|e| EngineError::Other(format!("cannot start the engine thread: {e}")))?;
+        let tokenizer_config = std::fs::read(cfg.model_dir.join("tokenizer_config.json"))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
         let shared = Arc::new(Shared {
             tx,
             registry,
@@ -557,6 +561,7 @@ impl Engine {
             spec,
             dtype: cfg.dtype,
             tokenizer,
+            tokenizer_config,
             model_name,
             metrics,
             next_id: AtomicU64::new(1),
@@ -726,6 +731,28 @@ impl EngineHandle {
     /// The model's tokenizer (for chat templates and token counting).
     pub fn tokenizer(&self) -> &Arc<Tokenizer> {
         &self.shared.tokenizer
+    }
+
+    /// The model folder's `tokenizer_config.json`, if it has one (HF's special tokens and
+    /// `chat_template`).
+    pub fn tokenizer_config(&self) -> Option<&serde_json::Value> {
+        self.shared.tokenizer_config.as_ref()
+    }
+
+    /// The Jinja chat template of `tokenizer_config.json` (`messages`, `add_generation_prompt`),
+    /// for the HTTP layer to render chat requests into a prompt.
+    pub fn chat_template(&self) -> Option<&str> {
+        self.tokenizer_config()?.get("chat_template")?.as_str()
+    }
+
+    /// The end-of-sequence token, as text (from `tokenizer_config.json` or the config's id).
+    pub fn eos_token(&self) -> Option<String> {
+        if let Some(t) =
+            self.tokenizer_config().and_then(|c| c.get("eos_token")).and_then(|t| t.as_str())
+        {
+            return Some(t.to_owned());
+        }
+        self.shared.spec.model.eos_token_id.and_then(|id| self.shared.tokenizer.id_to_token(id))
     }
 
     /// The base model's config.
@@ -987,12 +1014,29 @@ impl Worker {
                     Err(_) => break,
                 }
             }
-            if let Err(e) = self.step(admitted) {
-                // A model error is a bug or a device failure: fail the batch, keep serving.
-                warn!("engine step failed: {e}");
+            // A model error or a libtorch panic (device failure, out of memory) fails the
+            // requests of this batch; the engine keeps serving the ones after.
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.step(admitted)));
+            let failure = match outcome {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(panic) => Some(
+                    panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                        .unwrap_or_else(|| "panic".into()),
+                ),
+            };
+            if let Some(reason) = failure {
+                warn!("engine step failed: {reason}");
                 let running = std::mem::take(&mut self.running);
                 for seq in running {
-                    self.finish(seq, Err(EngineError::Other(format!("engine step failed: {e}"))));
+                    self.finish(
+                        seq,
+                        Err(EngineError::Other(format!("engine step failed: {reason}"))),
+                    );
                 }
             }
         }

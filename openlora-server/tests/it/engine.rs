@@ -55,6 +55,18 @@ fn requests_join_and_leave_the_running_batch() {
 }
 
 #[test]
+fn tokenizer_and_chat_template_are_exposed() {
+    let engine = engine(|_| {});
+    assert!(engine.chat_template().unwrap().contains("<|im_start|>"));
+    assert_eq!(engine.eos_token().as_deref(), Some("<|endoftext|>"));
+    assert_eq!(engine.model_name(), "openlora/tiny-seed0");
+    let ids = engine.tokenizer().encode("<|im_start|>user", false).unwrap();
+    assert_eq!(ids.get_ids()[0], engine.tokenizer().token_to_id("<|im_start|>").unwrap());
+    let m = engine.metrics();
+    assert_eq!((m.requests, m.queue_depth), (0, 0));
+}
+
+#[test]
 fn greedy_is_deterministic_and_sampling_follows_the_seed() {
     let engine = engine(|_| {});
     let run = |params: SamplingParams| {
