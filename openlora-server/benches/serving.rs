@@ -1,7 +1,8 @@
 //! Serving benchmark of the OpenLoRA engine on the `small` model, one intra-op thread:
 //!
 //! - generated tokens/s base-only, and with 1, 100, 1,000 and 2,000 distinct adapters
-//!   (uniform and Zipf-1.5 popularity), and with every request on its own adapter;
+//!   (uniform and Zipf-1.5 popularity), and with every request on its own adapter (rank 16 on
+//!   q/k/v/o; also on q/v, PEFT's default for Llama, and on all seven linear modules);
 //! - a naive baseline that merges an adapter into the weights, runs the request alone and
 //!   unmerges, request after request;
 //! - adapter cold-load latency from disk (read + keccak + parse + validate) for rank 16;
@@ -264,23 +265,31 @@ fn main() {
         MakeModel::new(ModelSize::Small).write(&model_dir).expect("make model");
     }
     let cfg = LlamaConfig::from_file(&model_dir.join("config.json")).expect("config");
-    let mut adapter_dirs = Vec::new();
-    for i in 0..n_adapters {
-        let dir = root.join("adapters").join(format!("{i:04}"));
-        if !dir.join("adapter_model.safetensors").is_file() {
-            RandomAdapter {
-                rank: RANK,
-                alpha: 32.0,
-                modules: TARGETS.to_vec(),
-                base_model: cfg.name_or_path.clone(),
-                seed: 1000 + i as u64,
-                b_std: 0.05,
-            }
-            .write(&cfg, &dir)
-            .expect("write adapter");
-        }
-        adapter_dirs.push(dir);
-    }
+    let make_set = |name: &str, count: usize, modules: &[ModuleKind], seed: u64| -> Vec<PathBuf> {
+        (0..count)
+            .map(|i| {
+                let dir = root.join(name).join(format!("{i:04}"));
+                if !dir.join("adapter_model.safetensors").is_file() {
+                    RandomAdapter {
+                        rank: RANK,
+                        alpha: 32.0,
+                        modules: modules.to_vec(),
+                        base_model: cfg.name_or_path.clone(),
+                        seed: seed + i as u64,
+                        b_std: 0.05,
+                    }
+                    .write(&cfg, &dir)
+                    .expect("write adapter");
+                }
+                dir
+            })
+            .collect()
+    };
+    let adapter_dirs = make_set("adapters", n_adapters, &TARGETS, 1000);
+    // Two smaller sets for the per-request case with other target modules: PEFT's default for
+    // Llama (q_proj, v_proj) and all seven linear modules.
+    let qv_dirs = make_set("adapters-qv", n_requests, &[ModuleKind::Q, ModuleKind::V], 5000);
+    let all_dirs = make_set("adapters-all", n_requests, &ModuleKind::ALL, 6000);
     println!(
         "model: small ({} layers, hidden {}, {} heads / {} KV, MLP {}, vocab {}), {n_adapters} adapters of rank {RANK} on {:?}, set up in {:.1} s",
         cfg.num_hidden_layers,
@@ -320,6 +329,10 @@ fn main() {
     let t = Instant::now();
     let ids: Vec<AdapterId> =
         adapter_dirs.iter().map(|d| engine.add_adapter_dir(d).expect("add").id).collect();
+    let register = |dirs: &[PathBuf]| -> Vec<AdapterId> {
+        dirs.iter().map(|d| engine.add_adapter_dir(d).expect("add").id).collect()
+    };
+    let (qv_ids, all_ids) = (register(&qv_dirs), register(&all_dirs));
     println!("registered {} adapters in {:.1} s", ids.len(), t.elapsed().as_secs_f64());
 
     let w = workload(n_requests, max_tokens);
@@ -339,23 +352,28 @@ fn main() {
     let mut ttft_all = Vec::new();
     let mut per_request_ratio = 0.0;
     let mut distinct_tps = 0.0;
-    let mut cases: Vec<(String, &str, Vec<usize>)> = vec![("1".into(), "—", vec![0; n_requests])];
+    type Case<'a> = (String, &'static str, Vec<usize>, &'a [AdapterId]);
+    let mut cases: Vec<Case<'_>> = vec![("1".into(), "—", vec![0; n_requests], &ids)];
     for pop in [100usize, 1000, 2000].into_iter().filter(|&p| p <= n_adapters) {
-        cases.push((pop.to_string(), "uniform", pick(n_requests, pop, false, pop as u64)));
-        cases.push((pop.to_string(), "Zipf-1.5", pick(n_requests, pop, true, pop as u64)));
+        cases.push((pop.to_string(), "uniform", pick(n_requests, pop, false, pop as u64), &ids));
+        cases.push((pop.to_string(), "Zipf-1.5", pick(n_requests, pop, true, pop as u64), &ids));
     }
+    let own: Vec<usize> = (0..n_requests).collect();
     cases.push((
         "every request its own".into(),
         "distinct",
-        (0..n_requests).map(|i| i % n_adapters).collect(),
+        own.iter().map(|i| i % n_adapters).collect(),
+        &ids,
     ));
-    for (pop, popularity, picks) in cases {
+    cases.push(("every request its own, q_proj+v_proj".into(), "distinct", own.clone(), &qv_ids));
+    cases.push(("every request its own, all 7 modules".into(), "distinct", own, &all_ids));
+    for (pop, popularity, picks, set) in cases {
         let base = run(&engine, &w, &none);
         bases.push(base.tokens_per_sec);
-        let adapters: Vec<Option<AdapterId>> = picks.iter().map(|&i| Some(ids[i])).collect();
+        let adapters: Vec<Option<AdapterId>> = picks.iter().map(|&i| Some(set[i])).collect();
         let r = run(&engine, &w, &adapters);
         let ratio = r.tokens_per_sec / base.tokens_per_sec;
-        if popularity == "distinct" {
+        if pop == "every request its own" {
             per_request_ratio = ratio;
             distinct_tps = r.tokens_per_sec;
         }

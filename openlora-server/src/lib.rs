@@ -31,6 +31,37 @@
 //!   [`lora::LoraBackend`] that reports a clean error on a machine without a GPU.
 //!
 //! Feature flags: `cuda` (off by default).
+//!
+//! ## Using the engine
+//!
+//! ```no_run
+//! use openlora_server::{Engine, EngineConfig, Event, GenerateRequest, Prompt, SamplingParams};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A model folder in Hugging Face's layout; `MakeModel` (or `openlora-server make-model`)
+//! // writes a small one.
+//! let engine = Engine::start(EngineConfig::new("models/small"))?;
+//! // Adapters: a PEFT folder, or the two files' bytes (as an upload handler would pass them).
+//! let adapter = engine.add_adapter_dir("adapters/0001".as_ref())?.id;
+//! let mut stream = engine.submit(GenerateRequest {
+//!     adapter: Some(adapter),
+//!     prompt: Prompt::Text("The sequencer".into()),
+//!     params: SamplingParams { max_tokens: 32, temperature: 0.7, top_p: 0.9, ..Default::default() },
+//! })?;
+//! while let Some(event) = stream.blocking_next() {
+//!     match event {
+//!         Event::Token { text, .. } => print!("{text}"),
+//!         Event::Done { finish_reason, usage, .. } => println!("\n{finish_reason:?} {usage:?}"),
+//!         Event::Error(e) => return Err(e.into()),
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! In async code use `stream.next().await` (the stream is a tokio channel); submitting and the
+//! adapter calls are synchronous and quick, except `add_adapter_*`, which parse and validate the
+//! adapter (a few ms: call them from `spawn_blocking`).
 
 pub mod adapter;
 pub mod config;
