@@ -2,7 +2,8 @@
 //!
 //! - generated tokens/s base-only, and with 1, 100, 1,000 and 2,000 distinct adapters
 //!   (uniform and Zipf-1.5 popularity), and with every request on its own adapter (rank 16 on
-//!   q/k/v/o; also on q/v, PEFT's default for Llama, and on all seven linear modules);
+//!   q/k/v/o; also on q/v, PEFT's default for Llama, on all seven linear modules, and with the
+//!   slots storing adapters in bf16);
 //! - a naive baseline that merges an adapter into the weights, runs the request alone and
 //!   unmerges, request after request;
 //! - adapter cold-load latency from disk (read + keccak + parse + validate) for rank 16;
@@ -383,6 +384,32 @@ fn main() {
         );
         ttft_all.extend(r.ttft);
     }
+    let bf16_ratio = {
+        // The same per-request case on an engine whose slots store adapters in bf16.
+        let mut bcfg = EngineConfig::new(&model_dir);
+        bcfg.threads = Some(1);
+        bcfg.max_batch = max_batch;
+        bcfg.max_loras = 2 * max_batch;
+        bcfg.max_lora_rank = RANK;
+        bcfg.lora_dtype = Some(Kind::BFloat16);
+        let bf16 = Engine::start(bcfg).expect("engine");
+        let own: Vec<Option<AdapterId>> = adapter_dirs
+            .iter()
+            .take(n_requests)
+            .map(|d| Some(bf16.add_adapter_dir(d).expect("add").id))
+            .collect();
+        let none: Vec<Option<AdapterId>> = vec![None; own.len()];
+        let base = run(&bf16, &w, &none);
+        bases.push(base.tokens_per_sec);
+        let r = run(&bf16, &w, &own);
+        let ratio = r.tokens_per_sec / base.tokens_per_sec;
+        println!(
+            "| every request its own, bf16 slots | distinct | {} | {:.0} | {:.0} | {ratio:.2} |",
+            r.distinct, r.tokens_per_sec, base.tokens_per_sec
+        );
+        bf16.shutdown();
+        ratio
+    };
     let base_median = percentile(&mut bases, 0.5);
     let base = RunResult { tokens_per_sec: base_median, distinct: 0, ttft: Vec::new() };
     println!(
@@ -419,7 +446,8 @@ fn main() {
     let m = engine.metrics();
 
     println!(
-        "\nratio to base-only with every request on a different adapter: {per_request_ratio:.2} (target ≥ 0.90)"
+        "\nratio to base-only with every request on a different adapter: {per_request_ratio:.2}, \
+         with bf16 slots {bf16_ratio:.2} (target ≥ 0.90)"
     );
     println!("ratio to naive merge/unmerge: {:.1}× (target ≥ 10×)", distinct_tps / naive_tps);
     println!(

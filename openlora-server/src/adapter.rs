@@ -267,6 +267,26 @@ impl AdapterWeights {
     pub fn bytes(&self) -> usize {
         self.bytes
     }
+
+    /// A copy with every value rounded through `kind` (and back): the adapter as slots of
+    /// that dtype hold it, for reference computations.
+    pub fn rounded_through(&self, kind: Kind) -> AdapterWeights {
+        let round = |t: &Tensor| t.to_kind(kind).to_kind(t.kind());
+        AdapterWeights {
+            layers: self
+                .layers
+                .iter()
+                .map(|row| {
+                    let mut out: [Option<LoraPair>; 7] = Default::default();
+                    for (o, p) in out.iter_mut().zip(row) {
+                        *o = p.as_ref().map(|p| LoraPair { a: round(&p.a), b: round(&p.b) });
+                    }
+                    out
+                })
+                .collect(),
+            bytes: self.bytes,
+        }
+    }
 }
 
 /// What the server knows about an adapter.

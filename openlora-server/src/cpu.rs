@@ -17,6 +17,7 @@ pub trait Scalar:
     + std::ops::Add<Output = Self>
     + std::ops::Mul<Output = Self>
     + tch::kind::Element
+    + Load<Self>
 {
     /// From f64.
     fn of(v: f64) -> Self;
@@ -50,9 +51,61 @@ impl Scalar for f64 {
     }
 }
 
+/// An element type tensors are stored in, readable as the compute type `T`.
+pub trait Load<T>: Copy {
+    /// The tensor kind holding this type.
+    const STORED: Kind;
+    /// The value as `T`.
+    fn load(self) -> T;
+}
+
+impl Load<f32> for f32 {
+    const STORED: Kind = Kind::Float;
+    #[inline]
+    fn load(self) -> f32 {
+        self
+    }
+}
+
+impl Load<f64> for f64 {
+    const STORED: Kind = Kind::Double;
+    #[inline]
+    fn load(self) -> f64 {
+        self
+    }
+}
+
+/// A bfloat16 value: the top 16 bits of an f32 (adapter slots stored at half the bytes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct Bf16(pub u16);
+
+impl Load<f32> for Bf16 {
+    const STORED: Kind = Kind::BFloat16;
+    #[inline]
+    fn load(self) -> f32 {
+        f32::from_bits((self.0 as u32) << 16)
+    }
+}
+
 /// Whether `t` is a contiguous CPU tensor of `T`'s kind, so its memory can be read as `[T]`.
 pub fn is_plain<T: Scalar>(t: &Tensor) -> bool {
     t.device() == Device::Cpu && t.kind() == T::KIND && t.is_contiguous()
+}
+
+/// The memory of a contiguous CPU tensor stored as `W` (f32, f64 or [`Bf16`]), or `None`.
+pub fn stored<T, W: Load<T>>(t: &Tensor) -> Option<&[W]> {
+    if t.device() != Device::Cpu || t.kind() != W::STORED || !t.is_contiguous() {
+        return None;
+    }
+    let n = t.numel();
+    if n == 0 {
+        return Some(&[]);
+    }
+    // SAFETY: a contiguous CPU tensor whose element type has the size and layout of `W` (f32,
+    // f64, or bf16 read through the transparent `Bf16(u16)`), `n` elements from `data_ptr`; the
+    // slice borrows `t`, and the callers do not write to the tensor while it is alive.
+    Some(unsafe { std::slice::from_raw_parts(t.data_ptr() as *const W, n) })
 }
 
 /// The memory of a contiguous CPU tensor of kind `T`, or `None`.
@@ -88,39 +141,40 @@ pub fn slice_mut<T: Scalar>(t: &mut Tensor) -> Option<&mut [T]> {
 }
 
 #[inline]
-fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
+fn dot<T: Scalar, W: Load<T>>(a: &[T], b: &[W]) -> T {
     let mut acc = [T::default(); 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
         for k in 0..8 {
-            acc[k] = acc[k] + x[k] * y[k];
+            acc[k] = acc[k] + x[k] * y[k].load();
         }
     }
     let mut sum = T::default();
     for (x, y) in ra.iter().zip(rb) {
-        sum = sum + *x * *y;
+        sum = sum + *x * y.load();
     }
     let pairs = [acc[0] + acc[4], acc[1] + acc[5], acc[2] + acc[6], acc[3] + acc[7]];
     sum + (pairs[0] + pairs[2]) + (pairs[1] + pairs[3])
 }
 
 #[inline]
-fn axpy<T: Scalar>(y: &mut [T], alpha: T, x: &[T]) {
+fn axpy<T: Scalar, W: Load<T>>(y: &mut [T], alpha: T, x: &[W]) {
     for (yi, xi) in y.iter_mut().zip(x) {
-        *yi = *yi + alpha * *xi;
+        *yi = *yi + alpha * xi.load();
     }
 }
 
 /// BGMV on slices: `y[i] += (x[i] · A[idx[i]]ᵀ) · Bt[idx[i]]` for rows with `idx[i] ≥ 0`, with
-/// `x` `[n, d_in]`, `a` `[slots, r, d_in]`, `bt` `[slots, r, d_out]` and `y` `[n, d_out]`.
-/// Shapes must have been checked by the caller.
+/// `x` `[n, d_in]`, `a` `[slots, r, d_in]`, `bt` `[slots, r, d_out]` and `y` `[n, d_out]`; the
+/// slots may be stored in a narrower type `W` (bf16) and are widened on the fly. Shapes must have
+/// been checked by the caller.
 #[allow(clippy::too_many_arguments)]
-pub fn bgmv<T: Scalar>(
+pub fn bgmv<T: Scalar, W: Load<T>>(
     y: &mut [T],
     x: &[T],
-    a: &[T],
-    bt: &[T],
+    a: &[W],
+    bt: &[W],
     idx: &[i64],
     d_in: usize,
     r: usize,

@@ -163,6 +163,9 @@ pub struct EngineConfig {
     pub max_lora_rank: usize,
     /// Modules adapters may target.
     pub lora_modules: Vec<ModuleKind>,
+    /// How device slots store adapters: `None` for the model's dtype, `Some(Kind::BFloat16)` to
+    /// halve what each row's LoRA reads (the adapter is then served rounded to bf16).
+    pub lora_dtype: Option<Kind>,
     /// Host-memory adapter cache budget in bytes.
     pub host_cache_bytes: usize,
     /// Most sequences in the running batch.
@@ -201,6 +204,7 @@ impl EngineConfig {
             max_loras: 32,
             max_lora_rank: 16,
             lora_modules: ModuleKind::ALL.to_vec(),
+            lora_dtype: None,
             host_cache_bytes: 1 << 30,
             max_batch: 32,
             max_batched_tokens: 2048,
@@ -477,6 +481,7 @@ impl Engine {
             max_loras: cfg.max_loras,
             max_rank: cfg.max_lora_rank,
             modules: cfg.lora_modules.clone(),
+            slot_dtype: cfg.lora_dtype,
         });
         let model = Llama::load(&cfg.model_dir, &model_cfg, layout, cfg.dtype, cfg.device)?;
         let kv_tokens =

@@ -364,8 +364,8 @@ impl LoraBackend for GatherBackend {
         } else {
             x.index_select(0, &mapping.active_rows)
         };
-        let a_rows = a.index_select(0, &mapping.active_slots); // [m, r, in]
-        let b_rows = b.index_select(0, &mapping.active_slots); // [m, r, out]
+        let a_rows = a.index_select(0, &mapping.active_slots).to_kind(x.kind()); // [m, r, in]
+        let b_rows = b.index_select(0, &mapping.active_slots).to_kind(x.kind()); // [m, r, out]
         let shrunk = xs.unsqueeze(1).bmm(&a_rows.transpose(1, 2)); // [m, 1, r]
         let delta = shrunk.bmm(&b_rows).squeeze_dim(1); // [m, out]
         if mapping.all_active {
@@ -384,21 +384,21 @@ impl LoraBackend for GatherBackend {
 pub struct BgmvBackend;
 
 impl BgmvBackend {
-    fn run<T: crate::cpu::Scalar>(
+    fn run<T: crate::cpu::Scalar, W: crate::cpu::Load<T>>(
         y: &mut Tensor,
         x: &Tensor,
         a: &Tensor,
         b: &Tensor,
         mapping: &LoraMapping,
     ) -> bool {
+        use crate::cpu::{slice, slice_mut, stored};
         let x = x.contiguous();
         let (d_in, r, d_out) = (a.size()[2] as usize, a.size()[1] as usize, b.size()[2] as usize);
-        let (Some(xs), Some(av), Some(bv)) =
-            (crate::cpu::slice::<T>(&x), crate::cpu::slice::<T>(a), crate::cpu::slice::<T>(b))
+        let (Some(xs), Some(av), Some(bv)) = (slice::<T>(&x), stored::<T, W>(a), stored::<T, W>(b))
         else {
             return false;
         };
-        let Some(ys) = crate::cpu::slice_mut::<T>(y) else { return false };
+        let Some(ys) = slice_mut::<T>(y) else { return false };
         crate::cpu::bgmv(ys, xs, av, bv, &mapping.indices, d_in, r, d_out);
         true
     }
@@ -421,9 +421,12 @@ impl LoraBackend for BgmvBackend {
         if mapping.is_empty() {
             return Ok(());
         }
-        let done = match y.kind() {
-            Kind::Float => Self::run::<f32>(y, x, a, b, mapping),
-            Kind::Double => Self::run::<f64>(y, x, a, b, mapping),
+        let done = match (y.kind(), a.kind()) {
+            (Kind::Float, Kind::Float) => Self::run::<f32, f32>(y, x, a, b, mapping),
+            (Kind::Double, Kind::Double) => Self::run::<f64, f64>(y, x, a, b, mapping),
+            (Kind::Float, Kind::BFloat16) => {
+                Self::run::<f32, crate::cpu::Bf16>(y, x, a, b, mapping)
+            }
             _ => false,
         };
         if done { Ok(()) } else { GatherBackend.add_lora(y, x, a, b, mapping) }
@@ -452,7 +455,8 @@ impl LoraBackend for GroupedBackend {
         check_stacks(y, x, a, b, mapping)?;
         for (slot, rows) in mapping.groups() {
             let xs = x.index_select(0, rows);
-            let delta = xs.matmul(&a.get(*slot).tr()).matmul(&b.get(*slot));
+            let (a_s, b_s) = (a.get(*slot).to_kind(x.kind()), b.get(*slot).to_kind(x.kind()));
+            let delta = xs.matmul(&a_s.tr()).matmul(&b_s);
             let _ = y.index_add_(0, rows, &delta);
         }
         Ok(())
@@ -502,7 +506,8 @@ impl LoraBackend for AutoBackend {
                 }
                 let rows_t = &mapping.groups()[i].1;
                 let xs = x.index_select(0, rows_t);
-                let delta = xs.matmul(&a.get(*slot).tr()).matmul(&b.get(*slot));
+                let (a_s, b_s) = (a.get(*slot).to_kind(x.kind()), b.get(*slot).to_kind(x.kind()));
+                let delta = xs.matmul(&a_s.tr()).matmul(&b_s);
                 let _ = y.index_add_(0, rows_t, &delta);
             }
         }
@@ -526,7 +531,8 @@ pub struct LoraSlots {
 }
 
 impl LoraSlots {
-    /// Zeroed slots.
+    /// Zeroed slots stored as `kind` (the model's dtype, or bf16 to halve the bytes each row
+    /// reads; values are widened to the activations' dtype when used).
     pub fn new(
         max_loras: i64,
         max_rank: i64,

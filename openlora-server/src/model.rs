@@ -46,6 +46,9 @@ pub struct LoraLayout {
     pub max_rank: usize,
     /// The modules that get slots (others stay plain linear layers).
     pub modules: Vec<ModuleKind>,
+    /// How slots store adapters (`None`: the model's dtype; `Some(Kind::BFloat16)` halves the
+    /// memory each row's LoRA reads, rounding the adapter to bf16).
+    pub slot_dtype: Option<Kind>,
 }
 
 /// A linear layer (`y = x·Wᵀ`, no bias, as in Llama) with optional adapter slots.
@@ -76,7 +79,7 @@ impl Linear {
                 l.max_rank as i64,
                 d_in as i64,
                 d_out as i64,
-                dtype,
+                l.slot_dtype.unwrap_or(dtype),
                 device,
             )
         });

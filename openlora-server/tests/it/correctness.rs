@@ -17,9 +17,21 @@ use openlora_server::{
 use tch::{Device, Kind};
 
 fn batched_vs_merged(kind: Kind, tolerance: f64, backend: &dyn LoraBackend) {
+    batched_vs_merged_slots(kind, None, tolerance, backend);
+}
+
+/// `slot_dtype`: how the slots store adapters; the reference then merges the adapter rounded
+/// the same way.
+fn batched_vs_merged_slots(
+    kind: Kind,
+    slot_dtype: Option<Kind>,
+    tolerance: f64,
+    backend: &dyn LoraBackend,
+) {
     let cfg = tiny_config();
     let adapters: Vec<_> = mixed_adapters().iter().map(|a| parsed(a, kind)).collect();
-    let layout = LoraLayout { max_loras: 6, max_rank: 16, modules: ModuleKind::ALL.to_vec() };
+    let layout =
+        LoraLayout { max_loras: 6, max_rank: 16, modules: ModuleKind::ALL.to_vec(), slot_dtype };
     let mut model = Llama::load(tiny_model(), &cfg, Some(layout), kind, Device::Cpu).unwrap();
     // Put the adapters in shuffled slots, leaving slot 0 empty.
     let slot_of = [3usize, 1, 5, 2, 4];
@@ -87,7 +99,9 @@ fn batched_vs_merged(kind: Kind, tolerance: f64, backend: &dyn LoraBackend) {
     }
     let mut worst = 0f64;
     for (i, p) in prompts.iter().enumerate() {
-        let reference = merged_model(seq_adapter[i].map(|a| &adapters[a].1), kind);
+        let rounded =
+            seq_adapter[i].map(|a| adapters[a].1.rounded_through(slot_dtype.unwrap_or(kind)));
+        let reference = merged_model(rounded.as_ref(), kind);
         let alone = run_alone(&reference, p, &follow[i]);
         for (k, want) in alone.iter().enumerate() {
             let got = batched[k].get(i as i64);
@@ -105,7 +119,10 @@ fn batched_vs_merged(kind: Kind, tolerance: f64, backend: &dyn LoraBackend) {
             assert!(max_abs_diff(&base[0], &alone[0]) > 1e-3, "adapter of seq {i} has no effect");
         }
     }
-    eprintln!("{:?} {}: worst |batched - merged| = {worst:e}", kind, backend.name());
+    eprintln!(
+        "{kind:?} (slots {slot_dtype:?}) {}: worst |batched - merged| = {worst:e}",
+        backend.name()
+    );
 }
 
 #[test]
@@ -114,6 +131,19 @@ fn batched_equals_merged_f64_all_backends() {
     batched_vs_merged(Kind::Double, 1e-12, &GatherBackend);
     batched_vs_merged(Kind::Double, 1e-12, &GroupedBackend);
     batched_vs_merged(Kind::Double, 1e-12, &AutoBackend { grouped_min_rows: 4 });
+}
+
+/// Slots in bf16 under an f32 model: equal to merging the bf16-rounded adapter, to f32 precision.
+#[test]
+fn batched_equals_merged_with_bf16_slots() {
+    batched_vs_merged_slots(Kind::Float, Some(Kind::BFloat16), 5e-5, &BgmvBackend);
+    batched_vs_merged_slots(
+        Kind::Float,
+        Some(Kind::BFloat16),
+        5e-5,
+        &AutoBackend { grouped_min_rows: 4 },
+    );
+    batched_vs_merged_slots(Kind::Float, Some(Kind::BFloat16), 5e-5, &GatherBackend);
 }
 
 #[test]
