@@ -10,7 +10,7 @@
 use crate::{
     config::LlamaConfig,
     lora::ModuleKind,
-    weights::{WeightError, parse_safetensors, to_safetensors_bytes},
+    weights::{WeightError, to_safetensors_bytes},
 };
 use alloy_primitives::{B256, keccak256};
 use rand::{Rng, SeedableRng};
@@ -122,6 +122,14 @@ pub enum AdapterError {
     /// The adapter targets a module the server has no slots for.
     #[error("adapter targets {0}, which this server does not serve adapters on")]
     ModuleNotServed(&'static str),
+    /// The weights file no longer hashes to the id it was registered under.
+    #[error("adapter_model.safetensors changed: its keccak is now {found}, not {expected}")]
+    Changed {
+        /// The registered id.
+        expected: AdapterId,
+        /// The keccak of the bytes read now.
+        found: AdapterId,
+    },
     /// Not `0x` + 64 hex digits.
     #[error("`{0}` is not an adapter id (0x followed by 64 hex digits)")]
     BadId(String),
@@ -322,11 +330,101 @@ fn parse_key(key: &str) -> Option<(usize, ModuleKind, bool)> {
     Some((layer, module, is_a))
 }
 
+/// One safetensors tensor times `scale`, as `kind` on `device`, refusing NaN and infinities.
+/// f32 (what PEFT saves by default) is decoded, checked and scaled in one pass over the bytes;
+/// other dtypes go through libtorch.
+fn view_tensor(
+    name: &str,
+    view: &safetensors::tensor::TensorView<'_>,
+    scale: f64,
+    kind: Kind,
+    device: Device,
+) -> Result<Tensor, AdapterError> {
+    let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
+    let non_finite =
+        || AdapterError::Config(format!("tensor `{name}` holds NaN or infinite values"));
+    let t = if view.dtype() == safetensors::Dtype::F32 {
+        let s = scale as f32;
+        let mut values = Vec::with_capacity(view.data().len() / 4);
+        let mut finite = true;
+        for b in view.data().chunks_exact(4) {
+            let v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            finite &= v.is_finite();
+            values.push(v * s);
+        }
+        if !finite {
+            return Err(non_finite());
+        }
+        Tensor::from_slice(&values).view(shape.as_slice())
+    } else {
+        let file_kind = crate::weights::kind_of(view.dtype()).ok_or_else(|| {
+            AdapterError::Weights(WeightError::Dtype {
+                path: ADAPTER_WEIGHTS.into(),
+                name: name.to_owned(),
+                dtype: format!("{:?}", view.dtype()),
+            })
+        })?;
+        let t = Tensor::f_from_data_size(view.data(), &shape, file_kind).map_err(|e| {
+            AdapterError::Weights(WeightError::Corrupt {
+                path: ADAPTER_WEIGHTS.into(),
+                reason: e.to_string(),
+            })
+        })?;
+        if t.isfinite().all().int64_value(&[]) == 0 {
+            return Err(non_finite());
+        }
+        t.to_kind(Kind::Float) * scale
+    };
+    Ok(t.to_kind(kind).to_device(device))
+}
+
+/// Reads an adapter folder and parses it, with the weights file memory-mapped rather than
+/// copied (the loader's cold path: read, keccak, parse, validate). With `expected`, bytes that
+/// no longer hash to that id are refused before parsing ([`AdapterError::Changed`]).
+pub fn load_adapter_dir(
+    dir: &Path,
+    expected: Option<AdapterId>,
+    spec: &AdapterSpec,
+    kind: Kind,
+    device: Device,
+) -> Result<(AdapterInfo, AdapterWeights), AdapterError> {
+    let config_path = dir.join(ADAPTER_CONFIG);
+    let config = std::fs::read(&config_path)
+        .map_err(|source| AdapterError::Io { path: config_path, source })?;
+    let weights_path = dir.join(ADAPTER_WEIGHTS);
+    let file = std::fs::File::open(&weights_path)
+        .map_err(|source| AdapterError::Io { path: weights_path.clone(), source })?;
+    // SAFETY: a read-only map, dropped before returning; every byte is copied into tensors (and
+    // hashed) inside `parse_adapter`. A file rewritten meanwhile gives torn bytes, which the id
+    // (keccak of the bytes read) and the safetensors parser's checks then reveal; it cannot give
+    // out-of-bounds reads, since the parser checks every offset against the map's length.
+    let map = unsafe { memmap2::Mmap::map(&file) }
+        .map_err(|source| AdapterError::Io { path: weights_path, source })?;
+    let id = AdapterId::of_bytes(&map);
+    if let Some(expected) = expected
+        && expected != id
+    {
+        return Err(AdapterError::Changed { expected, found: id });
+    }
+    parse_with_id(&config, &map, id, spec, kind, device)
+}
+
 /// Parses and validates an adapter from its two files' bytes, producing tensors of `kind` on
 /// `device`.
 pub fn parse_adapter(
     config_json: &[u8],
     safetensors: &[u8],
+    spec: &AdapterSpec,
+    kind: Kind,
+    device: Device,
+) -> Result<(AdapterInfo, AdapterWeights), AdapterError> {
+    parse_with_id(config_json, safetensors, AdapterId::of_bytes(safetensors), spec, kind, device)
+}
+
+fn parse_with_id(
+    config_json: &[u8],
+    safetensors: &[u8],
+    id: AdapterId,
     spec: &AdapterSpec,
     kind: Kind,
     device: Device,
@@ -346,13 +444,21 @@ pub fn parse_adapter(
     if cfg.r > spec.max_rank {
         return Err(AdapterError::RankTooLarge { rank: cfg.r, max: spec.max_rank });
     }
-    let tensors = parse_safetensors(safetensors, Path::new(ADAPTER_WEIGHTS), kind, device)?;
+    let st = safetensors::SafeTensors::deserialize(safetensors).map_err(|e| {
+        AdapterError::Weights(WeightError::Corrupt {
+            path: ADAPTER_WEIGHTS.into(),
+            reason: e.to_string(),
+        })
+    })?;
+    // In name order, so that the first error reported for a file is always the same.
+    let mut views = st.tensors();
+    views.sort_by(|a, b| a.0.cmp(&b.0));
     let layers_n = spec.model.num_hidden_layers;
     let mut halves: Vec<[(Option<Tensor>, Option<Tensor>); 7]> =
         (0..layers_n).map(|_| Default::default()).collect();
     let scale = cfg.scale();
     let mut bytes = 0usize;
-    for (name, t) in tensors {
+    for (name, view) in views {
         let (layer, module, is_a) = parse_key(&name)
             .filter(|(l, ..)| *l < layers_n)
             .ok_or_else(|| AdapterError::UnexpectedTensor(name.clone()))?;
@@ -362,17 +468,14 @@ pub fn parse_adapter(
         let (d_in, d_out) = spec.model.module_dims(module);
         let r = cfg.r as i64;
         let expected = if is_a { vec![r, d_in as i64] } else { vec![d_out as i64, r] };
-        if t.size() != expected {
-            return Err(AdapterError::Shape { name, got: t.size(), expected });
+        let got: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
+        if got != expected {
+            return Err(AdapterError::Shape { name, got, expected });
         }
-        if t.isfinite().all().int64_value(&[]) == 0 {
-            return Err(AdapterError::Config(format!(
-                "tensor `{name}` holds NaN or infinite values"
-            )));
-        }
+        let t = view_tensor(&name, &view, if is_a { 1.0 } else { scale }, kind, device)?;
         bytes += t.numel() * kind.elt_size_in_bytes();
         let slot = &mut halves[layer][module.index()];
-        if is_a { slot.0 = Some(t) } else { slot.1 = Some(t * scale) }
+        if is_a { slot.0 = Some(t) } else { slot.1 = Some(t) }
     }
     let mut layers = Vec::with_capacity(layers_n);
     let mut targets = std::collections::BTreeSet::new();
@@ -401,7 +504,7 @@ pub fn parse_adapter(
         return Err(AdapterError::Empty);
     }
     let info = AdapterInfo {
-        id: AdapterId::of_bytes(safetensors),
+        id,
         rank: cfg.r,
         alpha: cfg.lora_alpha,
         target_modules: targets.iter().map(|m| m.name().to_owned()).collect(),
@@ -603,5 +706,57 @@ mod tests {
             parse_adapter(&cfg, &w, &attn_only, Kind::Float, Device::Cpu),
             Err(AdapterError::ModuleNotServed("v_proj"))
         ));
+    }
+
+    /// bf16 files (PEFT saves in the model's dtype) load like their f32 values; NaN is refused.
+    #[test]
+    fn bf16_files_load_and_nan_is_refused() {
+        let spec = spec();
+        let (cfg, w) = random(4, &[ModuleKind::Q], 8).to_bytes(&spec.model).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&w).unwrap();
+        let reencode = |poison: bool| {
+            let mut owned = Vec::new();
+            for (name, view) in st.tensors() {
+                let mut bytes: Vec<u8> = view
+                    .data()
+                    .chunks_exact(4)
+                    .flat_map(|b| {
+                        let hi = (u32::from_le_bytes([b[0], b[1], b[2], b[3]]) >> 16) as u16;
+                        hi.to_le_bytes()
+                    })
+                    .collect();
+                if poison {
+                    bytes[0..2].copy_from_slice(&0x7fc0u16.to_le_bytes()); // bf16 NaN
+                }
+                owned.push((name, view.shape().to_vec(), bytes));
+            }
+            let views: Vec<_> = owned
+                .iter()
+                .map(|(n, sh, b)| {
+                    (
+                        n.clone(),
+                        safetensors::tensor::TensorView::new(
+                            safetensors::Dtype::BF16,
+                            sh.clone(),
+                            b,
+                        )
+                        .unwrap(),
+                    )
+                })
+                .collect();
+            safetensors::serialize(views, None).unwrap()
+        };
+        let (_, from_bf16) =
+            parse_adapter(&cfg, &reencode(false), &spec, Kind::Float, Device::Cpu).unwrap();
+        let (_, from_f32) = parse_adapter(&cfg, &w, &spec, Kind::Float, Device::Cpu).unwrap();
+        let rounded = from_f32.rounded_through(Kind::BFloat16);
+        let (a, b) =
+            (from_bf16.pair(0, ModuleKind::Q).unwrap(), rounded.pair(0, ModuleKind::Q).unwrap());
+        // A is exactly the truncated value; B differs by the scale applied after rounding.
+        assert!((&a.a - &b.a).abs().max().double_value(&[]) < 1e-2);
+        assert!((&a.b - &b.b).abs().max().double_value(&[]) < 1e-2);
+        let err =
+            parse_adapter(&cfg, &reencode(true), &spec, Kind::Float, Device::Cpu).unwrap_err();
+        assert!(err.to_string().contains("NaN or infinite"), "{err}");
     }
 }

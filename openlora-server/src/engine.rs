@@ -25,8 +25,8 @@
 
 use crate::{
     adapter::{
-        AdapterError, AdapterId, AdapterInfo, AdapterSpec, AdapterWeights, parse_adapter,
-        read_adapter_dir, write_adapter_files,
+        AdapterError, AdapterId, AdapterInfo, AdapterSpec, AdapterWeights, load_adapter_dir,
+        parse_adapter, write_adapter_files,
     },
     config::{ConfigError, LlamaConfig},
     kv::{BlockTable, KvCache},
@@ -669,9 +669,8 @@ impl EngineHandle {
     /// Adds the PEFT adapter in folder `dir` (validated now; kept warm in host memory). Adding
     /// an adapter already registered returns its info unchanged.
     pub fn add_adapter_dir(&self, dir: &Path) -> Result<AdapterInfo, EngineError> {
-        let (config, weights) = read_adapter_dir(dir)?;
         let (info, tensors) =
-            parse_adapter(&config, &weights, &self.shared.spec, self.shared.dtype, Device::Cpu)?;
+            load_adapter_dir(dir, None, &self.shared.spec, self.shared.dtype, Device::Cpu)?;
         Ok(self.register(info, Source::Dir(dir.to_owned()), tensors))
     }
 
@@ -787,21 +786,14 @@ impl EngineHandle {
 fn loader(jobs: mpsc::Receiver<LoadJob>, tx: mpsc::Sender<Msg>, spec: AdapterSpec, dtype: Kind) {
     for job in jobs {
         let start = Instant::now();
-        let result = (|| {
-            let (config, weights) = match &job.source {
-                Source::Dir(dir) => read_adapter_dir(dir).map_err(|e| e.to_string())?,
-                Source::Memory { config, weights } => (config.to_vec(), weights.to_vec()),
-            };
-            let id = AdapterId::of_bytes(&weights);
-            if id != job.id {
-                return Err(format!(
-                    "its adapter_model.safetensors changed on disk (its keccak is now {id})"
-                ));
+        let result = match &job.source {
+            Source::Dir(dir) => load_adapter_dir(dir, Some(job.id), &spec, dtype, Device::Cpu),
+            Source::Memory { config, weights } => {
+                parse_adapter(config, weights, &spec, dtype, Device::Cpu)
             }
-            parse_adapter(&config, &weights, &spec, dtype, Device::Cpu)
-                .map(|(_, w)| w)
-                .map_err(|e| e.to_string())
-        })();
+        }
+        .map(|(_, weights)| weights)
+        .map_err(|e| e.to_string());
         let micros = start.elapsed().as_micros() as u64;
         debug!(adapter = %job.id, micros, ok = result.is_ok(), "adapter loaded from disk");
         if tx.send(Msg::Loaded { id: job.id, result, micros }).is_err() {

@@ -154,7 +154,7 @@ fn bad_inputs_are_clear_errors_and_the_engine_keeps_serving() {
     table.push((
         "adapter changed on disk",
         err,
-        "could not be loaded: its adapter_model.safetensors changed on disk",
+        "could not be loaded: adapter_model.safetensors changed: its keccak is now 0x",
     ));
 
     for (what, err, expected) in &table {
