@@ -118,6 +118,26 @@ async fn deposit_transact_batch_propose_withdraw_and_replay() {
 
     let report = replay(&replay_config(&devnet, true)).await.unwrap();
     assert!(report.blocks >= head, "replayed {} blocks of {head}", report.blocks);
+    // The auditor's command: a verdict and exit 0.
+    let deployment = bridge_dir.path().join("l1.json");
+    std::fs::write(&deployment, serde_json::to_string(&devnet.deployment).unwrap()).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ol-bridge"))
+        .args([
+            "replay",
+            "--quiet",
+            "--dev",
+            "--l1-rpc",
+            &devnet.l1_url,
+            "--compare-rpc",
+            &devnet.l2_url(),
+        ])
+        .arg("--deployment")
+        .arg(&deployment)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("replay OK"), "{stdout}");
     assert!(report.outputs_checked >= 1);
     assert!(report.transactions >= 3);
     let l2_head = l2
