@@ -84,6 +84,21 @@ pub struct LlamaConfig {
     /// The dtype the weights were saved in (`"float32"`, `"bfloat16"`, ...); informative only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub torch_dtype: Option<String>,
+    /// The MLP activation: only `silu` (SwiGLU) is run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden_act: Option<String>,
+    /// RoPE scaling (Llama 3.1's `llama3`, `linear`, `dynamic`, ...): not run; must be absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rope_scaling: Option<serde_json::Value>,
+    /// Biases on the attention projections: not run; must be false.
+    #[serde(default)]
+    pub attention_bias: bool,
+    /// Biases on the MLP projections: not run; must be false.
+    #[serde(default)]
+    pub mlp_bias: bool,
+    /// An explicit head width; when given it must equal `hidden_size / num_attention_heads`.
+    #[serde(default, rename = "head_dim", skip_serializing_if = "Option::is_none")]
+    pub explicit_head_dim: Option<usize>,
 }
 
 impl LlamaConfig {
@@ -147,6 +162,25 @@ impl LlamaConfig {
         if !self.head_dim().is_multiple_of(2) {
             return bad(format!("head_dim {} must be even for RoPE", self.head_dim()));
         }
+        if let Some(act) = &self.hidden_act
+            && act != "silu"
+        {
+            return bad(format!("hidden_act `{act}` is not supported (only silu)"));
+        }
+        if self.rope_scaling.as_ref().is_some_and(|v| !v.is_null()) {
+            return bad("rope_scaling is not supported: this server runs plain RoPE".into());
+        }
+        if let Some(hd) = self.explicit_head_dim
+            && hd != self.head_dim()
+        {
+            return bad(format!(
+                "head_dim {hd} differs from hidden_size / num_attention_heads = {}: not supported",
+                self.head_dim()
+            ));
+        }
+        if self.attention_bias || self.mlp_bias {
+            return bad("attention_bias / mlp_bias are not supported".into());
+        }
         if self.max_position_embeddings < 2 {
             return bad("max_position_embeddings must be at least 2".into());
         }
@@ -197,6 +231,11 @@ impl ModelSize {
             architectures: Some(vec!["LlamaForCausalLM".into()]),
             model_type: Some("llama".into()),
             torch_dtype: Some("float32".into()),
+            hidden_act: Some("silu".into()),
+            rope_scaling: None,
+            attention_bias: false,
+            mlp_bias: false,
+            explicit_head_dim: None,
         }
     }
 
@@ -225,9 +264,15 @@ mod tests {
         let mut bad = cfg.clone();
         bad.num_key_value_heads = Some(3);
         assert!(bad.validate().unwrap_err().to_string().contains("num_key_value_heads 3"));
-        let mut bad = cfg;
+        let mut bad = cfg.clone();
         bad.eos_token_id = Some(100);
         assert!(bad.validate().unwrap_err().to_string().contains("outside the vocabulary"));
+        let mut bad = cfg.clone();
+        bad.rope_scaling = Some(serde_json::json!({"rope_type": "llama3", "factor": 8.0}));
+        assert!(bad.validate().unwrap_err().to_string().contains("rope_scaling"));
+        let mut bad = cfg;
+        bad.hidden_act = Some("gelu".into());
+        assert!(bad.validate().unwrap_err().to_string().contains("gelu"));
         for size in [ModelSize::Tiny, ModelSize::Small] {
             size.config().validate().unwrap();
         }
