@@ -403,3 +403,132 @@ async fn an_l1_reorg_above_the_confirmation_depth_never_reaches_the_l2() {
     task.await.unwrap();
     devnet.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dropped_batch_transaction_is_broadcast_again_not_posted_twice() {
+    let devnet = Devnet::start(3).await;
+    let bridge_dir = tempfile::tempdir().unwrap();
+    let mut config = devnet.bridge_config(bridge_dir.path());
+    config.relayer_key = None;
+    let services = Services::new(&config).unwrap();
+    let l1 = connect(&devnet.l1_url).unwrap();
+    let l2 = connect(&devnet.l2_url()).unwrap();
+    wallet(&devnet.l2_url(), key(5))
+        .send_transaction(
+            TransactionRequest::default()
+                .with_to(Address::repeat_byte(7))
+                .with_value(U256::from(1)),
+        )
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let head = l2.get_block_number().await.unwrap();
+
+    // L1 stops mining; the batcher signs and sends its payload; L1's pool loses it.
+    let _: serde_json::Value = l1.raw_request("evm_setIntervalMining".into(), (0,)).await.unwrap();
+    services.batcher.poll().await.unwrap();
+    let state = services.batcher.state().unwrap();
+    let sent =
+        state.inflight.as_ref().and_then(|f| f.payloads[0].tx).expect("a signed batch transaction");
+    let _: serde_json::Value =
+        l1.raw_request("anvil_dropAllTransactions".into(), ()).await.unwrap();
+    assert!(l1.get_transaction_by_hash(sent).await.unwrap().is_none(), "L1 dropped it");
+
+    // Mining resumes: the batcher notices the missing transaction and broadcasts the same one.
+    let _: serde_json::Value = l1.raw_request("evm_setIntervalMining".into(), (1,)).await.unwrap();
+    for _ in 0..60 {
+        services.batcher.poll().await.unwrap();
+        if services.batcher.safe_head().unwrap() >= head {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(services.batcher.safe_head().unwrap() >= head, "the batch landed");
+    let receipt = l1
+        .get_transaction_receipt(sent)
+        .await
+        .unwrap()
+        .expect("the very transaction that was dropped");
+    assert!(receipt.status());
+    let posted = l1
+        .get_logs(
+            &alloy::rpc::types::Filter::new()
+                .address(devnet.deployment.contracts.batch_inbox)
+                .event_signature(<ol_primitives::contracts::batch_inbox::IBatchInbox::BatchSubmitted as alloy::sol_types::SolEvent>::SIGNATURE_HASH)
+                .from_block(0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(posted.len(), 1, "posted once");
+    devnet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stuck_batch_transaction_is_replaced_with_higher_fees() {
+    let devnet = Devnet::start(3).await;
+    let bridge_dir = tempfile::tempdir().unwrap();
+    let mut config = devnet.bridge_config(bridge_dir.path());
+    config.relayer_key = None;
+    config.resubmit_after = Duration::from_secs(1);
+    let services = Services::new(&config).unwrap();
+    let l1 = connect(&devnet.l1_url).unwrap();
+    let l2 = connect(&devnet.l2_url()).unwrap();
+    wallet(&devnet.l2_url(), key(5))
+        .send_transaction(
+            TransactionRequest::default()
+                .with_to(Address::repeat_byte(7))
+                .with_value(U256::from(1)),
+        )
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let head = l2.get_block_number().await.unwrap();
+
+    // L1 stops mining: the batch transaction stays pending past `resubmit_after`.
+    let _: serde_json::Value = l1.raw_request("evm_setIntervalMining".into(), (0,)).await.unwrap();
+    services.batcher.poll().await.unwrap();
+    let first = services.batcher.state().unwrap().inflight.unwrap().payloads[0].tx.unwrap();
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    services.batcher.poll().await.unwrap();
+    let second = services.batcher.state().unwrap().inflight.unwrap().payloads[0].tx.unwrap();
+    assert_ne!(first, second, "the stuck transaction was replaced");
+    let (old, new) = (
+        l1.get_transaction_by_hash(first).await.unwrap(),
+        l1.get_transaction_by_hash(second).await.unwrap().expect("the replacement is in L1's pool"),
+    );
+    use alloy::consensus::Transaction as _;
+    if let Some(old) = old {
+        assert_eq!(old.nonce(), new.nonce(), "same nonce");
+        assert!(new.max_fee_per_gas() > old.max_fee_per_gas(), "higher fee");
+    }
+
+    // Mining resumes: the replacement lands, the original never does, one payload on L1.
+    let _: serde_json::Value = l1.raw_request("evm_setIntervalMining".into(), (1,)).await.unwrap();
+    for _ in 0..60 {
+        services.batcher.poll().await.unwrap();
+        if services.batcher.safe_head().unwrap() >= head {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(services.batcher.safe_head().unwrap() >= head, "the batch landed");
+    assert!(
+        l1.get_transaction_receipt(first).await.unwrap().is_none(),
+        "the replaced one never lands"
+    );
+    let posted = l1
+        .get_logs(
+            &alloy::rpc::types::Filter::new()
+                .address(devnet.deployment.contracts.batch_inbox)
+                .event_signature(<ol_primitives::contracts::batch_inbox::IBatchInbox::BatchSubmitted as alloy::sol_types::SolEvent>::SIGNATURE_HASH)
+                .from_block(0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(posted.len(), 1, "one payload, posted once");
+    devnet.stop().await;
+}
