@@ -20,6 +20,10 @@ use crate::{
 };
 use tch::{Device, Kind, Tensor};
 
+pub mod train;
+
+pub use train::{LinearHook, NoHook};
+
 /// Errors building or running the model.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
