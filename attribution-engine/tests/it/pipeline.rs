@@ -1,0 +1,115 @@
+//! The whole path on a tiny model: train with a manifest, serve the adapter with the OpenLoRA
+//! engine, fit factors, build the index, attribute a verbatim quote to its contributor.
+
+use crate::common::{contributor, examples, tiny_model};
+use attribution_engine::{
+    Analyzer, AnalyzerError, FactorArgs, IndexArgs, LoraConfig, Manifest, Run, Strategy,
+    TrainConfig, TrainableLora, attribution::attribute, data::training_sequence, model_fingerprint,
+};
+use openlora_server::{Engine, EngineConfig, GenerateRequest, ModuleKind, Prompt, SamplingParams};
+use tch::Tensor;
+
+#[test]
+fn train_serve_index_and_attribute_a_verbatim_quote() {
+    tch::set_num_threads(1);
+    let tmp = tempfile::tempdir().unwrap();
+    let model_dir = tmp.path().join("model");
+    let (model, cfg) = tiny_model(&model_dir);
+    let tokenizer = tokenizers::Tokenizer::from_file(model_dir.join("tokenizer.json")).unwrap();
+    let examples = examples(24);
+    let train_cfg = TrainConfig {
+        lora: LoraConfig { rank: 4, alpha: 8.0, targets: ModuleKind::ALL.to_vec() },
+        lr: 1e-2,
+        epochs: 3,
+        batch_size: 8,
+        max_len: 32,
+        seed: 7,
+        weight_decay: 0.0,
+    };
+    let run_dir = tmp.path().join("run");
+    let run =
+        Run::train(&model, &model_dir, &tokenizer, examples.clone(), &train_cfg, &run_dir, false)
+            .unwrap();
+    let losses = &run.info.report.epoch_losses;
+    assert!(losses[2] < losses[0], "training lowers the loss: {losses:?}");
+    // A second run into the same folder is refused; the folder reads back consistently.
+    assert!(
+        Run::train(&model, &model_dir, &tokenizer, examples.clone(), &train_cfg, &run_dir, false)
+            .is_err()
+    );
+    let run = Run::open(&run_dir).unwrap();
+    assert_eq!(
+        run.manifest.root(),
+        Manifest::new(examples.iter().map(|e| e.entry()).collect()).unwrap().root()
+    );
+    let proof = run.manifest.proof(5).unwrap();
+    assert!(Manifest::verify(&proof, run.manifest.root(), run.manifest.entries()[5].leaf()));
+    assert_eq!(run.info.checkpoints, ["checkpoints/epoch-1", "checkpoints/epoch-2", "adapter"]);
+
+    // The OpenLoRA engine serves the adapter as written, and greedily picks the token our
+    // training forward ranks first.
+    let lora = run.load_adapter(&cfg).unwrap();
+    let engine = Engine::start(EngineConfig::new(&model_dir)).unwrap();
+    let info = engine.add_adapter_dir(&run.adapter_dir()).unwrap();
+    assert_eq!(info.id, run.info.adapter_id);
+    let prompt = "the ship sails over";
+    let done = engine
+        .submit(GenerateRequest {
+            adapter: Some(info.id),
+            prompt: Prompt::Text(prompt.into()),
+            params: SamplingParams::greedy(1),
+        })
+        .unwrap()
+        .collect_blocking()
+        .unwrap();
+    let ids: Vec<i64> =
+        tokenizer.encode(prompt, false).unwrap().get_ids().iter().map(|&i| i64::from(i)).collect();
+    let logits = lora.forward(&model, &Tensor::from_slice(&ids).view([1, -1]), None).unwrap();
+    let ours = logits.get(0).get(ids.len() as i64 - 1).argmax(0, false).int64_value(&[]);
+    assert_eq!(i64::from(done.tokens[0]), ours);
+    engine.shutdown();
+
+    // Factors, index, attribution.
+    let fingerprint = model_fingerprint(&model_dir, run.info.adapter_id).unwrap();
+    let analysis = run_dir.join("analysis");
+    let analyzer = Analyzer::new(&analysis, &model, &lora, fingerprint);
+    let train: Vec<_> = run
+        .examples
+        .iter()
+        .map(|e| training_sequence(&tokenizer, &e.text, train_cfg.max_len).unwrap())
+        .collect();
+    let args = FactorArgs { strategy: Strategy::Ekfac, damping_factor: 0.1, batch_size: 16 };
+    analyzer.fit_factors("ekfac", &train, &args).unwrap();
+    let factors = analyzer.load_factors("ekfac").unwrap();
+    assert!(matches!(analyzer.fit_factors("ekfac", &train, &args), Err(AnalyzerError::Exists(_))));
+    let index_args =
+        IndexArgs { projection_dim: 256, projection_seed: 1, shard_rows: 40, batch_size: 16 };
+    let index = analyzer
+        .build_index("main", "ekfac", &factors, &train, run.manifest.root(), &index_args)
+        .unwrap();
+    assert_eq!(index.len(), examples.len());
+    assert_eq!(index.header().shards.len(), 3);
+    for quoted in [5usize, 30, 77] {
+        let text = &run.examples[quoted].text;
+        let words: Vec<&str> = text.split(' ').collect();
+        let (prompt, completion) = (words[..3].join(" "), format!(" {}", words[3..].join(" ")));
+        let result =
+            attribute(&analyzer, &index, &run.examples, &tokenizer, &prompt, &completion, 64, 3)
+                .unwrap();
+        let owner = run.examples[quoted].contributor;
+        assert_eq!(result.contributors.top[0].id, owner, "quote of example {quoted}: {result:#?}");
+        assert!(result.datanets.top.iter().any(|s| s.id == run.examples[quoted].datanet));
+        assert_eq!(result.index_root, index.root());
+        assert_eq!(result.method, "ekfac");
+        let total: u32 = result.contributors.top.iter().map(|s| u32::from(s.bps)).sum::<u32>()
+            + u32::from(result.contributors.rest_bps);
+        assert_eq!(total, 10_000);
+        assert!(owner == contributor(quoted / 24));
+    }
+
+    // Another adapter's analyzer refuses these artifacts.
+    let other = TrainableLora::init(&cfg, train_cfg.lora.clone(), 99);
+    let stranger = Analyzer::new(&analysis, &model, &other, alloy_primitives::B256::repeat_byte(9));
+    assert!(matches!(stranger.load_factors("ekfac"), Err(AnalyzerError::Fingerprint { .. })));
+    assert!(matches!(stranger.open_index("main", true), Err(AnalyzerError::Fingerprint { .. })));
+}
