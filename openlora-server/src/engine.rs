@@ -240,6 +240,31 @@ pub struct GenerateRequest {
     pub params: SamplingParams,
 }
 
+/// A request checked and tokenized by [`EngineHandle::prepare`], ready to queue.
+#[derive(Debug, Clone)]
+pub struct PreparedRequest {
+    adapter: Option<AdapterId>,
+    prompt: Vec<u32>,
+    params: SamplingParams,
+}
+
+impl PreparedRequest {
+    /// The adapter.
+    pub const fn adapter(&self) -> Option<AdapterId> {
+        self.adapter
+    }
+
+    /// The prompt's token ids (the BOS token for an empty prompt).
+    pub fn prompt(&self) -> &[u32] {
+        &self.prompt
+    }
+
+    /// The decoding parameters, `max_tokens` clamped to what the context leaves.
+    pub const fn params(&self) -> &SamplingParams {
+        &self.params
+    }
+}
+
 /// Why a generation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -591,6 +616,16 @@ impl EngineHandle {
     /// Queues a request; events arrive on the returned stream. Unknown adapters, over-long
     /// prompts and bad parameters are refused here, before anything is queued.
     pub fn submit(&self, req: GenerateRequest) -> Result<RequestStream, EngineError> {
+        let prepared = self.prepare(req)?;
+        self.submit_prepared(prepared)
+    }
+
+    /// Checks and tokenizes a request without queueing it (what [`submit`](Self::submit) does
+    /// first): the adapter is registered, the parameters are valid, the prompt fits the context
+    /// (`max_tokens` is clamped to what it leaves) and the KV cache. A caller that must decide
+    /// something on the exact token counts before any work is queued (the payment gate) calls
+    /// this, then [`submit_prepared`](Self::submit_prepared).
+    pub fn prepare(&self, req: GenerateRequest) -> Result<PreparedRequest, EngineError> {
         let s = &self.shared;
         req.params.validate().map_err(EngineError::InvalidRequest)?;
         if let Some(id) = req.adapter
@@ -630,16 +665,28 @@ impl EngineHandle {
         if need > s.kv_tokens {
             return Err(EngineError::ExceedsKvCache { need, have: s.kv_tokens });
         }
+        Ok(PreparedRequest { adapter: req.adapter, prompt, params })
+    }
+
+    /// Queues a request [`prepare`](Self::prepare) checked. Fails only if the adapter was
+    /// removed since, or the engine stopped.
+    pub fn submit_prepared(&self, req: PreparedRequest) -> Result<RequestStream, EngineError> {
+        let s = &self.shared;
+        if let Some(id) = req.adapter
+            && !s.registry.read().contains_key(&id)
+        {
+            return Err(EngineError::UnknownAdapter(id));
+        }
         let id = s.next_id.fetch_add(1, Ordering::Relaxed);
         let (events, rx) = tmpsc::unbounded_channel();
-        let prompt_tokens = prompt.len();
+        let prompt_tokens = req.prompt.len();
         let seq = Seq {
             id,
             adapter: req.adapter,
-            prompt,
+            prompt: req.prompt,
             generated: Vec::new(),
             sampler: None,
-            params,
+            params: req.params,
             text: TextStream::default(),
             events,
             blocks: None,

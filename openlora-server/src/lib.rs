@@ -64,16 +64,20 @@
 //! adapter (a few ms: call them from `spawn_blocking`).
 
 pub mod adapter;
+pub mod api;
 pub mod config;
 pub mod cpu;
 pub mod device;
 pub mod engine;
 pub mod kv;
+pub mod ledger;
 pub mod lora;
 pub mod make;
 pub mod metrics;
 pub mod model;
+pub mod payment;
 pub mod sampling;
+pub mod server;
 pub mod weights;
 
 #[cfg(feature = "cuda")]
@@ -84,7 +88,7 @@ pub use config::{LlamaConfig, ModelSize};
 pub use device::{DeviceError, DeviceInfo};
 pub use engine::{
     AdapterStatus, BackendKind, Completion, Engine, EngineConfig, EngineError, EngineHandle, Event,
-    FinishReason, GenerateRequest, Prompt, RequestStream, Tier, Usage,
+    FinishReason, GenerateRequest, PreparedRequest, Prompt, RequestStream, Tier, Usage,
 };
 pub use lora::{LoraError, LoraWeights, ModuleKind, batched_lora_forward};
 pub use make::MakeModel;

@@ -3,8 +3,10 @@
 use clap::{Parser, Subcommand};
 use openlora_server::{
     BackendKind, DeviceInfo, Engine, EngineConfig, GenerateRequest, LoraWeights, MakeModel,
-    ModelSize, ModuleKind, Prompt, RandomAdapter, SamplingParams, config::LlamaConfig,
+    ModelSize, ModuleKind, Prompt, RandomAdapter, SamplingParams,
+    config::LlamaConfig,
     device::parse_device,
+    server::{Server, args::ServeArgs},
 };
 use std::{path::PathBuf, process::ExitCode};
 use tch::{Kind, Tensor};
@@ -20,6 +22,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serves the OpenAI-compatible API: completions and chat (SSE streaming), models, adapter
+    /// upload and removal, /health, /metrics; paid per inference with EIP-712 vouchers (unless
+    /// --no-payment), every inference recorded in the usage ledger.
+    Serve(Box<ServeArgs>),
     /// Reports the libtorch build, the devices it sees, and (with the `cuda` feature) whether
     /// the CUDA kernels can run; then checks one LoRA forward on the chosen device.
     Info {
@@ -120,6 +126,15 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
+        Command::Serve(args) => {
+            let config = args.into_config()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(async {
+                let server = Server::start(config).await?;
+                server.run_until_signal().await;
+                Ok::<_, Box<dyn std::error::Error>>(())
+            })
+        }
         Command::Info { device } => {
             let info = DeviceInfo::detect();
             println!(

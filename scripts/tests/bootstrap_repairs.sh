@@ -7,11 +7,13 @@ BOOT="$ROOT/scripts/bootstrap"
 "$BOOT" | tee "$TMP/warm.log"
 grep -q "foundry, solc, forge-std, OpenZeppelin: up to date" "$TMP/warm.log" || fail "npm part was not up to date"
 grep -q "libtorch 2.13.0, just: up to date" "$TMP/warm.log" || fail "python part was not up to date"
+grep -q "python clients (openai): up to date" "$TMP/warm.log" || fail "python clients part was not up to date"
 
 # npm part: a copy of the real install whose forge binary was cut short (a killed download).
 mkdir -p "$TMP/tools"
 cp -a "$ROOT/.tools/node" "$TMP/tools/node"
 ln -s "$ROOT/.tools/venv" "$TMP/tools/venv"
+ln -s "$ROOT/.tools/venv-clients" "$TMP/tools/venv-clients"
 forge_bin="$TMP/tools/node/node_modules/@foundry-rs/forge-linux-amd64/bin/forge"
 truncate -s 4096 "$forge_bin"
 ! "$forge_bin" --version >/dev/null 2>&1 || fail "the truncated forge still runs?"
@@ -30,5 +32,5 @@ grep -q "installing libtorch" "$TMP/repair2.log" || fail "the half-finished venv
 "$TMP/tools/bin/just" --version >/dev/null || fail "just was not installed"
 
 # And the repaired folder is now up to date.
-OL_TOOLS_DIR="$TMP/tools" "$BOOT" | grep -c "up to date" | grep -qx 2 || fail "second run was not a no-op"
+OL_TOOLS_DIR="$TMP/tools" "$BOOT" | grep -c "up to date" | grep -qx 3 || fail "second run was not a no-op"
 echo "ok: repaired both parts; the repaired folder is up to date"
