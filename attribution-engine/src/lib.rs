@@ -32,12 +32,16 @@
 //! - [`analyzer`]: kronfluence-style staged, named, fingerprinted artifacts;
 //! - [`attribution`]: scores to basis points per contributor and Datanet;
 //! - [`context`]: a run opened for attribution (model, tokenizer, adapter, fingerprint);
+//! - [`receipts`]: the usage ledger to signed receipts, Merkle batches posted to
+//!   `AttributionReceipts`, their store (SQLite or PostgreSQL) and HTTP API;
+//! - [`chain`]: the L2 contracts and the attestor's wallet;
 //! - [`eval`]: Spearman, the linear datamodeling score, BM25 (the benchmark's baseline).
 //!
 //! No feature flags.
 
 pub mod analyzer;
 pub mod attribution;
+pub mod chain;
 pub mod context;
 pub mod data;
 pub mod datanet;
@@ -48,6 +52,7 @@ pub mod index;
 pub mod lora;
 pub mod manifest;
 pub mod projection;
+pub mod receipts;
 pub mod train;
 
 #[cfg(test)]

@@ -76,6 +76,9 @@ enum Command {
         #[arg(long)]
         overwrite: bool,
     },
+    /// Attribution receipts: the ledger worker, the API, one-off attribution.
+    #[command(subcommand)]
+    Receipts(attribution_engine::receipts::cli::ReceiptsCommand),
     /// Attributes one inference (prompt, completion) and prints the result as JSON.
     Attribute {
         /// The run folder.
@@ -252,6 +255,7 @@ fn run(cli: Cli) -> Result<(), BoxError> {
                 "examples_per_second": index.len() as f64 / secs.max(1e-9),
             }))?;
         }
+        Command::Receipts(cmd) => attribution_engine::receipts::cli::run(cmd)?,
         Command::Attribute { run, index, prompt, completion, top_k } => {
             let ctx = Context::open(&run, None)?;
             let analyzer = ctx.analyzer(false);

@@ -2,4 +2,5 @@
 
 mod common;
 mod pipeline;
+mod receipts;
 mod scale;

@@ -1,0 +1,709 @@
+//! Receipts end to end, on real parts: anvil with the L2 suite deployed by the production deploy
+//! script (`forge script contracts/script/DeployL2.s.sol`), the OpenLoRA usage ledger in SQLite
+//! (written through `openlora_server::ledger`), the receipt store in SQLite, and a tiny run
+//! trained, factored and indexed here.
+//!
+//! The suite is deployed once per test binary into a template anvil whose state every test
+//! loads into an anvil of its own; the run is trained once and shared (read-only).
+
+use crate::common::{examples, tiny_model};
+use alloy::{
+    network::{EthereumWallet, TransactionBuilder},
+    primitives::{Address, B256, Bytes, U256, keccak256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::types::TransactionRequest,
+    signers::local::PrivateKeySigner,
+    sol_types::{SolCall, SolValue},
+};
+use attribution_engine::{
+    Analyzer, FactorArgs, IndexArgs, LoraConfig, Run, Strategy, TrainConfig,
+    chain::{Chain as EngineChain, Deployment},
+    data::training_sequence,
+    model_fingerprint,
+    receipts::{
+        MerkleTree, ReceiptError, ReceiptStore, RunSpec, Worker, WorkerConfig,
+        http::{ApiState, router},
+        receipt_leaf, reward_leaf,
+    },
+};
+use ol_primitives::contracts::{
+    attribution_receipts::IAttributionReceipts, datanets::IDatanets,
+    model_registry::IModelRegistry, rewards::IRewards, staking::IStaking,
+};
+use openlora_server::{
+    ModuleKind,
+    ledger::{InferenceRecord, Ledger},
+};
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+
+/// Private keys of anvil's default accounts (the `test … junk` mnemonic).
+const KEYS: [&str; 5] = [
+    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+    "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
+];
+/// Deploys the suite and owns the models.
+const OWNER: usize = 0;
+/// The attestor.
+const ATTESTOR: usize = 1;
+/// Pays fees into Rewards.
+const PAYER: usize = 2;
+/// Another model owner.
+const OTHER_OWNER: usize = 3;
+/// 1 OPEN.
+const OPEN: u128 = 1_000_000_000_000_000_000;
+/// Fee of each test inference.
+const FEE: u128 = OPEN / 1_000;
+
+fn signer(i: usize) -> PrivateKeySigner {
+    KEYS[i].parse().unwrap()
+}
+
+fn address(i: usize) -> Address {
+    signer(i).address()
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn tool(name: &str) -> PathBuf {
+    let path = repo_root().join(".tools/bin").join(name);
+    assert!(path.exists(), "{} is missing: run scripts/bootstrap", path.display());
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// An anvil process, killed (by its PID) when dropped.
+struct Anvil {
+    child: Child,
+    url: String,
+}
+
+impl Anvil {
+    fn start() -> Self {
+        let port = free_port();
+        let child = Command::new(tool("anvil"))
+            .args(["--port", &port.to_string(), "--host", "127.0.0.1", "--hardfork", "prague"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("anvil starts");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "anvil did not open port {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, url: format!("http://127.0.0.1:{port}") }
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The deployed suite as a state, and its l2.json.
+struct Template {
+    state: Bytes,
+    l2_json: String,
+}
+
+static TEMPLATE: OnceLock<Template> = OnceLock::new();
+
+fn template() -> &'static Template {
+    TEMPLATE.get_or_init(|| {
+        std::thread::spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(build_template())
+        })
+        .join()
+        .expect("deploying the contract suite failed")
+    })
+}
+
+async fn build_template() -> Template {
+    let anvil = Anvil::start();
+    let root = repo_root();
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let network = format!("attribution-test-{}-{nanos}", std::process::id());
+    let broadcast = tempfile::tempdir().unwrap();
+    let out = Command::new(tool("forge"))
+        .current_dir(&root)
+        .env("OL_NETWORK", &network)
+        .env("FOUNDRY_BROADCAST", broadcast.path())
+        .args([
+            "script",
+            "contracts/script/DeployL2.s.sol",
+            "--broadcast",
+            "--rpc-url",
+            &anvil.url,
+            "--private-key",
+            KEYS[OWNER],
+        ])
+        .output()
+        .expect("forge runs");
+    let folder = root.join("deployments").join(&network);
+    let json = std::fs::read_to_string(folder.join("l2.json"));
+    let _ = std::fs::remove_dir_all(&folder);
+    assert!(
+        out.status.success(),
+        "forge script DeployL2 failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let l2_json = json.expect("DeployL2 wrote l2.json");
+    let d = Deployment::from_json(&l2_json).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&l2_json).unwrap();
+    let datanets: Address = value["contracts"]["Datanets"].as_str().unwrap().parse().unwrap();
+    // One Datanet (id 1) for the models.
+    let rules = IDatanets::Rules {
+        contributionStake: 0,
+        minCuratorStake: 0,
+        maxContributionSize: 0,
+        allowListed: false,
+    };
+    let call = IDatanets::createDatanetCall {
+        _metadataURI: "ipfs://test".into(),
+        _license: "CC-BY-4.0".into(),
+        _rules: rules,
+    };
+    send(&anvil.url, OWNER, datanets, call.abi_encode(), U256::ZERO).await;
+    // The attestor stakes what the receipts contract requires.
+    let rpc = provider(&anvil.url);
+    let params = call_on(&rpc, d.receipts, IAttributionReceipts::paramsCall {}).await;
+    let stake = IStaking::stakeCall { _role: attribution_engine::chain::ATTESTOR_ROLE };
+    send(&anvil.url, ATTESTOR, d.staking, stake.abi_encode(), U256::from(params.minAttestorStake))
+        .await;
+    let state: Bytes = rpc.raw_request("anvil_dumpState".into(), ()).await.unwrap();
+    Template { state, l2_json }
+}
+
+fn provider(url: &str) -> DynProvider {
+    ProviderBuilder::new().connect_http(url.parse().unwrap()).erased()
+}
+
+async fn send(url: &str, from: usize, to: Address, input: Vec<u8>, value: U256) {
+    let p = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(signer(from)))
+        .connect_http(url.parse().unwrap());
+    let tx = TransactionRequest::default().with_to(to).with_input(input).with_value(value);
+    let receipt = p.send_transaction(tx).await.unwrap().get_receipt().await.unwrap();
+    assert!(receipt.status(), "transaction to {to} reverted");
+}
+
+async fn call_on<C: SolCall>(rpc: &DynProvider, to: Address, call: C) -> C::Return {
+    let tx = TransactionRequest::default().with_to(to).with_input(call.abi_encode());
+    C::abi_decode_returns(&rpc.call(tx).await.unwrap()).unwrap()
+}
+
+/// A test's own chain with the suite deployed and the attestor staked.
+struct TestChain {
+    anvil: Anvil,
+    rpc: DynProvider,
+    d: Deployment,
+}
+
+impl TestChain {
+    async fn start() -> Self {
+        let t = template();
+        let anvil = Anvil::start();
+        let rpc = provider(&anvil.url);
+        let loaded: bool =
+            rpc.raw_request("anvil_loadState".into(), (t.state.clone(),)).await.unwrap();
+        assert!(loaded);
+        Self { rpc, d: Deployment::from_json(&t.l2_json).unwrap(), anvil }
+    }
+
+    async fn call<C: SolCall>(&self, to: Address, call: C) -> C::Return {
+        call_on(&self.rpc, to, call).await
+    }
+
+    async fn send(&self, from: usize, to: Address, input: Vec<u8>, value: U256) {
+        send(&self.anvil.url, from, to, input, value).await;
+    }
+
+    /// Registers `owner`'s model of `adapter` with `manifest_root`; credits `fees` to it.
+    async fn register(&self, owner: usize, adapter: B256, manifest_root: B256, fees: u128) -> B256 {
+        let params = IModelRegistry::ModelParams {
+            baseModelId: keccak256("tiny"),
+            adapterHash: adapter,
+            manifestRoot: manifest_root,
+            pricePer1kTokens: 1_000,
+            split: IModelRegistry::FeeSplit {
+                ownerBps: 7_000,
+                contributorsBps: 2_000,
+                stakersBps: 500,
+                protocolBps: 500,
+            },
+            datanetIds: vec![U256::from(1)],
+            metadataURI: "ipfs://model".into(),
+        };
+        let call = IModelRegistry::registerModelCall { _params: params };
+        self.send(owner, self.d.registry, call.abi_encode(), U256::ZERO).await;
+        let model = keccak256((address(owner), adapter).abi_encode());
+        if fees > 0 {
+            let credit = IRewards::creditFeesCall { _modelId: model };
+            self.send(PAYER, self.d.rewards, credit.abi_encode(), U256::from(fees)).await;
+        }
+        model
+    }
+
+    async fn batch_count(&self) -> U256 {
+        self.call(self.d.receipts, IAttributionReceipts::batchCountCall {}).await
+    }
+
+    async fn rpc_raw<P: serde::Serialize + Clone + std::fmt::Debug + Send + Sync + Unpin>(
+        &self,
+        method: &'static str,
+        params: P,
+    ) {
+        let _: serde_json::Value = self.rpc.raw_request(method.into(), params).await.unwrap();
+    }
+
+    async fn advance(&self, seconds: u64) {
+        self.rpc_raw("evm_increaseTime", (seconds,)).await;
+        self.rpc_raw("evm_mine", ()).await;
+    }
+
+    fn engine_chain(&self) -> EngineChain {
+        EngineChain::connect(&self.anvil.url, self.d, signer(ATTESTOR)).unwrap()
+    }
+}
+
+/// The shared run: trained, factored and indexed once.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    run: PathBuf,
+    adapter: B256,
+    manifest_root: B256,
+    examples: Vec<attribution_engine::data::Example>,
+}
+
+static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+
+fn fixture() -> &'static Fixture {
+    FIXTURE.get_or_init(|| {
+        tch::set_num_threads(1);
+        let dir = tempfile::tempdir().unwrap();
+        let model_dir = dir.path().join("model");
+        let (model, model_cfg) = tiny_model(&model_dir);
+        let tokenizer = tokenizers::Tokenizer::from_file(model_dir.join("tokenizer.json")).unwrap();
+        let cfg = TrainConfig {
+            lora: LoraConfig { rank: 4, alpha: 8.0, targets: ModuleKind::ALL.to_vec() },
+            lr: 1e-2,
+            epochs: 2,
+            batch_size: 8,
+            max_len: 32,
+            seed: 7,
+            weight_decay: 0.0,
+        };
+        let run_dir = dir.path().join("run");
+        let run =
+            Run::train(&model, &model_dir, &tokenizer, examples(8), &cfg, &run_dir, false).unwrap();
+        let lora = run.load_adapter(&model_cfg).unwrap();
+        let fingerprint = model_fingerprint(&model_dir, run.info.adapter_id).unwrap();
+        let analyzer = Analyzer::new(run_dir.join("analysis"), &model, &lora, fingerprint);
+        let train: Vec<_> = run
+            .examples
+            .iter()
+            .map(|e| training_sequence(&tokenizer, &e.text, cfg.max_len).unwrap())
+            .collect();
+        let args = FactorArgs { strategy: Strategy::Ekfac, damping_factor: 0.1, batch_size: 16 };
+        analyzer.fit_factors("ekfac", &train, &args).unwrap();
+        let factors = analyzer.load_factors("ekfac").unwrap();
+        let index_args =
+            IndexArgs { projection_dim: 64, projection_seed: 1, shard_rows: 16, batch_size: 16 };
+        analyzer
+            .build_index("main", "ekfac", &factors, &train, run.manifest.root(), &index_args)
+            .unwrap();
+        Fixture {
+            run: run_dir,
+            adapter: run.info.adapter_id.0,
+            manifest_root: run.manifest.root(),
+            examples: run.examples.clone(),
+            _dir: dir,
+        }
+    })
+}
+
+/// A paid inference quoting training example `i` (first three words as the prompt).
+fn quote(i: usize, model: B256, adapter: B256, fee: u128) -> InferenceRecord {
+    let f = fixture();
+    let words: Vec<&str> = f.examples[i].text.split(' ').collect();
+    let (prompt, completion) = (words[..3].join(" "), format!(" {}", words[3..].join(" ")));
+    InferenceRecord {
+        seq: 0,
+        id: B256::random(),
+        payer: Some(address(PAYER)),
+        server: Some(Address::repeat_byte(0x5e)),
+        model_id: (fee > 0).then_some(model),
+        adapter,
+        tokens_in: 3,
+        tokens_out: 9,
+        price_per_1k: U256::from(1_000),
+        fee: U256::from(fee),
+        prompt_hash: keccak256(&prompt),
+        output_hash: keccak256(&completion),
+        prompt: Some(prompt),
+        completion: Some(completion),
+        voucher_cumulative: Some(U256::from(fee)),
+        created_at: openlora_server::ledger::now_ms(),
+    }
+}
+
+/// A ledger, a store and a worker in `dir` over `runs`.
+async fn worker(chain: &TestChain, dir: &Path, runs: Vec<RunSpec>, confirm: Duration) -> Worker {
+    let ledger = Ledger::open(dir.join("ledger.db").to_str().unwrap()).await.unwrap();
+    let store = ReceiptStore::open(dir.join("receipts.db").to_str().unwrap()).await.unwrap();
+    let config = WorkerConfig {
+        runs,
+        top_k: 8,
+        confirm_timeout: confirm,
+        poll: Duration::from_millis(50),
+        ..WorkerConfig::default()
+    };
+    Worker::new(ledger, store, chain.engine_chain(), config).unwrap()
+}
+
+fn spec(dir: &Path) -> Vec<RunSpec> {
+    vec![RunSpec { dir: dir.to_owned(), index: "main".into() }]
+}
+
+async fn ledger(dir: &Path) -> Ledger {
+    Ledger::open(dir.join("ledger.db").to_str().unwrap()).await.unwrap()
+}
+
+fn on_chain(r: &attribution_engine::receipts::Receipt) -> IAttributionReceipts::Receipt {
+    r.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paid_inferences_become_a_verifiable_batch_that_contributors_claim() {
+    let f = fixture();
+    let chain = TestChain::start().await;
+    let model = chain.register(OWNER, f.adapter, f.manifest_root, OPEN).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut w = worker(&chain, tmp.path(), spec(&f.run), Duration::from_secs(20)).await;
+    let l = ledger(tmp.path()).await;
+    // Quotes of three contributors' examples (8 each, in order), and one free inference.
+    let quoted = [1usize, 9, 25];
+    let mut ids = vec![];
+    for &i in &quoted {
+        let r = quote(i, model, f.adapter, FEE);
+        ids.push(r.id);
+        l.record_inference(&r, None).await.unwrap();
+    }
+    l.record_inference(&quote(2, model, f.adapter, 0), None).await.unwrap();
+
+    let report = w.step().await.unwrap();
+    assert_eq!((report.receipts, report.free), (3, 1), "{report:?}");
+    assert_eq!(report.confirmed, vec![1]);
+    assert_eq!(chain.batch_count().await, U256::from(1));
+
+    let store = w.store().clone();
+    let batch = chain
+        .call(chain.d.receipts, IAttributionReceipts::getBatchCall { _batchId: U256::from(1) })
+        .await;
+    assert_eq!(batch.modelId, model);
+    assert_eq!(batch.attestor, address(ATTESTOR));
+    let mut total = U256::ZERO;
+    for (&id, &i) in ids.iter().zip(&quoted) {
+        let r = store.receipt(id).await.unwrap().expect("stored");
+        let proof = r.proof.clone().expect("batched");
+        // Anyone can check it: the contract's leaf, and verifyReceipt against batch 1.
+        let leaf = chain
+            .call(
+                chain.d.receipts,
+                IAttributionReceipts::receiptLeafCall { _receipt: on_chain(&r.receipt) },
+            )
+            .await;
+        assert_eq!(leaf, receipt_leaf(&r.receipt));
+        let ok = chain
+            .call(
+                chain.d.receipts,
+                IAttributionReceipts::verifyReceiptCall {
+                    _batchId: U256::from(1),
+                    _receipt: on_chain(&r.receipt),
+                    _proof: proof.clone(),
+                },
+            )
+            .await;
+        assert!(ok, "receipt of inference {id} verifies on chain");
+        // A tampered receipt does not.
+        let mut bad = on_chain(&r.receipt);
+        bad.fee += U256::from(1);
+        let no = chain
+            .call(
+                chain.d.receipts,
+                IAttributionReceipts::verifyReceiptCall {
+                    _batchId: U256::from(1),
+                    _receipt: bad,
+                    _proof: proof,
+                },
+            )
+            .await;
+        assert!(!no);
+        // Signed by the attestor; the quoted example's contributor comes first.
+        let sig = alloy::primitives::Signature::try_from(r.signature.as_ref()).unwrap();
+        assert_eq!(sig.recover_address_from_msg(r.leaf.as_slice()).unwrap(), address(ATTESTOR));
+        assert_eq!(r.contributors[0].address, f.examples[i].contributor, "{:?}", r.attribution);
+        assert_eq!(r.receipt.fee, U256::from(FEE));
+        assert_eq!(r.contributor_pool, U256::from(FEE / 5));
+        assert!(r.attribution.datanets.top.iter().any(|s| s.id == f.examples[i].datanet));
+        total += r.contributors.iter().map(|c| c.amount).sum::<U256>();
+    }
+    assert_eq!(U256::from(batch.amount), total);
+
+    // A second step finds nothing to do.
+    let again = w.step().await.unwrap();
+    assert!(again.posted.is_empty() && again.receipts == 0, "{again:?}");
+    assert_eq!(chain.batch_count().await, U256::from(1));
+
+    // The API serves the receipt with its proof, and a contributor's claim.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let state = ApiState { store: store.clone(), attestor: address(ATTESTOR), deployment: chain.d };
+    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    let http = reqwest::Client::new();
+    let body: serde_json::Value =
+        http.get(format!("{url}/receipts/{}", ids[0])).send().await.unwrap().json().await.unwrap();
+    assert_eq!(body["batch"]["batchId"], 1);
+    assert_eq!(body["batch"]["status"], "confirmed");
+    assert_eq!(body["receipt"]["inferenceId"], ids[0].to_string());
+    assert!(body["proof"].is_array());
+    let missing =
+        http.get(format!("{url}/receipts/{}", B256::repeat_byte(7))).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let bad = http.get(format!("{url}/receipts/nope")).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    let by_root: serde_json::Value = http
+        .get(format!("{url}/batches/{}", batch.receiptsRoot))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_root["receipts"].as_array().unwrap().len(), 3);
+
+    // After the challenge window the batch is final and a contributor claims with the served
+    // leaf and proof.
+    let contributor = f.examples[quoted[0]].contributor;
+    let rewards: serde_json::Value = http
+        .get(format!("{url}/contributors/{contributor}/rewards"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let claim = &rewards["claims"][0];
+    let cumulative: U256 = claim["cumulative"].as_str().unwrap().parse().unwrap();
+    let proof: Vec<B256> = serde_json::from_value(claim["proof"].clone()).unwrap();
+    assert!(!cumulative.is_zero());
+    assert!(MerkleTree::verify(
+        &proof,
+        batch.rewardsRoot,
+        reward_leaf(model, contributor, cumulative)
+    ));
+    chain.advance(120).await;
+    chain
+        .send(
+            PAYER,
+            chain.d.receipts,
+            IAttributionReceipts::finalizeBatchCall { _batchId: U256::from(1) }.abi_encode(),
+            U256::ZERO,
+        )
+        .await;
+    chain.rpc_raw("anvil_impersonateAccount", (contributor,)).await;
+    chain.rpc_raw("anvil_setBalance", (contributor, U256::from(OPEN))).await;
+    let before = chain.rpc.get_balance(contributor).await.unwrap();
+    let claim = IRewards::claimCall {
+        _batchId: U256::from(1),
+        _cumulativeAmount: cumulative,
+        _proof: proof,
+    };
+    let tx = TransactionRequest::default()
+        .with_from(contributor)
+        .with_to(chain.d.rewards)
+        .with_input(claim.abi_encode());
+    let receipt = chain.rpc.send_transaction(tx).await.unwrap().get_receipt().await.unwrap();
+    assert!(receipt.status(), "the claim succeeds");
+    let gas = U256::from(receipt.gas_used) * U256::from(receipt.effective_gas_price);
+    assert_eq!(chain.rpc.get_balance(contributor).await.unwrap() + gas, before + cumulative);
+    let claimed = chain
+        .call(chain.d.rewards, IRewards::claimedOfCall { _modelId: model, _account: contributor })
+        .await;
+    assert_eq!(claimed, cumulative);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_between_sign_and_confirm_posts_one_batch_and_skips_nothing() {
+    let f = fixture();
+    let chain = TestChain::start().await;
+    let model = chain.register(OWNER, f.adapter, f.manifest_root, OPEN).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let l = ledger(tmp.path()).await;
+    let mut ids = vec![];
+    for i in [3usize, 12] {
+        let r = quote(i, model, f.adapter, FEE);
+        ids.push(r.id);
+        l.record_inference(&r, None).await.unwrap();
+    }
+    // The node stops mining: the worker signs, records and broadcasts, but sees no receipt.
+    chain.rpc_raw("evm_setAutomine", (false,)).await;
+    let mut first = worker(&chain, tmp.path(), spec(&f.run), Duration::from_millis(500)).await;
+    let report = first.step().await.unwrap();
+    assert_eq!(report.posted.len(), 1, "{report:?}");
+    assert_eq!(report.unconfirmed, 1);
+    let signed_tx = report.posted[0].1;
+    first.store().close().await;
+    drop(first);
+    // The node loses its pool (as a restarted node would); a third inference arrives.
+    chain.rpc_raw("anvil_dropAllTransactions", ()).await;
+    chain.rpc_raw("evm_setAutomine", (true,)).await;
+    let late = quote(20, model, f.adapter, FEE);
+    l.record_inference(&late, None).await.unwrap();
+    assert_eq!(chain.batch_count().await, U256::ZERO);
+
+    // Restarted: the same bytes are rebroadcast, one batch lands, the late one waits its turn.
+    let mut second = worker(&chain, tmp.path(), spec(&f.run), Duration::from_secs(20)).await;
+    let report = second.step().await.unwrap();
+    assert_eq!(report.rebroadcast, vec![signed_tx], "{report:?}");
+    assert_eq!(report.confirmed, vec![1]);
+    assert!(report.posted.is_empty());
+    assert_eq!(report.receipts, 1);
+    assert_eq!(chain.batch_count().await, U256::from(1));
+    let mined = chain.rpc.get_transaction_receipt(signed_tx).await.unwrap().expect("mined");
+    assert!(mined.status());
+    let store = second.store().clone();
+    for id in &ids {
+        assert!(store.receipt(*id).await.unwrap().unwrap().proof.is_some());
+    }
+    assert!(store.receipt(late.id).await.unwrap().unwrap().batch_seq.is_none());
+    let counts = store.counts().await.unwrap();
+    assert_eq!((counts.receipts, counts.pending, counts.batches), (3, 1, 1));
+
+    // Once the window closes the next batch carries the late one; nothing was posted twice.
+    chain.advance(120).await;
+    let report = second.step().await.unwrap();
+    assert_eq!(report.confirmed, vec![2], "{report:?}");
+    assert_eq!(chain.batch_count().await, U256::from(2));
+    let counts = store.counts().await.unwrap();
+    assert_eq!((counts.receipts, counts.pending, counts.batches), (3, 0, 2));
+    let b2 = chain
+        .call(chain.d.receipts, IAttributionReceipts::getBatchCall { _batchId: U256::from(2) })
+        .await;
+    let b1 = chain
+        .call(chain.d.receipts, IAttributionReceipts::getBatchCall { _batchId: U256::from(1) })
+        .await;
+    assert_eq!(b1.status, 4, "posting batch 2 finalized batch 1");
+    assert_eq!(b2.cumulativeAmount, b1.cumulativeAmount + b2.amount);
+}
+
+/// Flips bytes in the middle of the first shard of a copy of the run.
+fn corrupt_copy(run: &Path, into: &Path) -> PathBuf {
+    let dst = into.join("run-copy");
+    copy_dir(run, &dst);
+    let shard = dst.join("analysis/index_main/shard-00000.bin");
+    let mut bytes = std::fs::read(&shard).unwrap();
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 8] {
+        *b ^= 0xff;
+    }
+    std::fs::write(&shard, bytes).unwrap();
+    dst
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_inputs_get_a_clear_error_and_nothing_is_posted() {
+    let f = fixture();
+    let chain = TestChain::start().await;
+    let model = chain.register(OWNER, f.adapter, f.manifest_root, OPEN).await;
+    // The same adapter registered by another owner with a manifest that is not the run's.
+    let foreign = chain.register(OTHER_OWNER, f.adapter, keccak256("another manifest"), OPEN).await;
+    let root = tempfile::tempdir().unwrap();
+
+    type Check = fn(&ReceiptError) -> bool;
+    let unknown_adapter = B256::repeat_byte(0xaa);
+    let mut no_prompt = quote(4, model, f.adapter, FEE);
+    no_prompt.prompt = None;
+    let cases: Vec<(&str, InferenceRecord, bool, Check)> = vec![
+        ("unknown adapter", quote(1, model, unknown_adapter, FEE), false, |e| {
+            matches!(e, ReceiptError::UnknownAdapter { .. })
+        }),
+        ("manifest root not the chain's", quote(1, foreign, f.adapter, FEE), false, |e| {
+            matches!(e, ReceiptError::ManifestMismatch { .. })
+        }),
+        ("corrupt index shard", quote(1, model, f.adapter, FEE), true, |e| {
+            matches!(
+                e,
+                ReceiptError::Index {
+                    source: attribution_engine::AnalyzerError::Index(
+                        attribution_engine::IndexError::CorruptShard { .. }
+                    ),
+                    ..
+                }
+            )
+        }),
+        ("no prompt text", no_prompt, false, |e| {
+            matches!(e, ReceiptError::MissingText { which: "prompt", .. })
+        }),
+    ];
+    for (name, record, corrupt, check) in cases {
+        let dir = root.path().join(name.replace(' ', "-"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let run = if corrupt { corrupt_copy(&f.run, &dir) } else { f.run.clone() };
+        let mut w = worker(&chain, &dir, spec(&run), Duration::from_secs(5)).await;
+        ledger(&dir).await.record_inference(&record, None).await.unwrap();
+        let before = w.store().counts().await.unwrap();
+        let err = w.step().await.expect_err(name);
+        eprintln!("{name}: {err}");
+        assert!(check(&err), "{name}: unexpected error {err:?}");
+        // A second try fails the same way: the cursor did not move past the inference.
+        let again = w.step().await.expect_err(name);
+        assert_eq!(again.to_string(), err.to_string());
+        assert_eq!(w.store().counts().await.unwrap(), before, "{name}: the store is unchanged");
+        assert_eq!(chain.batch_count().await, U256::ZERO, "{name}: nothing posted");
+    }
+
+    // An inference that is not in the ledger.
+    let dir = root.path().join("missing");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut w = worker(&chain, &dir, spec(&f.run), Duration::from_secs(5)).await;
+    let id = B256::repeat_byte(0x42);
+    let err = w.attribute_inference(id).await.unwrap_err();
+    assert!(matches!(err, ReceiptError::InferenceNotFound(x) if x == id), "{err}");
+    assert_eq!(w.store().counts().await.unwrap().receipts, 0);
+    assert_eq!(chain.batch_count().await, U256::ZERO);
+}
