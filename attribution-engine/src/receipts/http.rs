@@ -242,18 +242,15 @@ async fn batch(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> Respon
     .into_response()
 }
 
-fn parse_address(a: &str) -> Result<Address, Response> {
-    a.parse().map_err(|_| error(StatusCode::BAD_REQUEST, format!("{a:?} is not an address")))
+fn bad_address(a: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, format!("{a:?} is not an address"))
 }
 
 async fn contributor_receipts(
     State(s): State<Arc<ApiState>>,
     Path(address): Path<String>,
 ) -> Response {
-    let address = match parse_address(&address) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let Ok(address) = address.parse::<Address>() else { return bad_address(&address) };
     let list = match s.store.contributor_receipts(address, 1_000).await {
         Ok(l) => l,
         Err(e) => return internal(e),
@@ -281,10 +278,7 @@ async fn contributor_rewards(
     State(s): State<Arc<ApiState>>,
     Path(address): Path<String>,
 ) -> Response {
-    let address = match parse_address(&address) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let Ok(address) = address.parse::<Address>() else { return bad_address(&address) };
     let all = match s.store.account_rewards(address).await {
         Ok(a) => a,
         Err(e) => return internal(e),

@@ -129,13 +129,11 @@ pub enum ReceiptError {
     },
     /// The registry holds another adapter for the model than the one served.
     #[error(
-        "inference {inference}: model {model} registers adapter {registered}, but {served} was served"
+        "inference {inference}: its model registers adapter {registered}, but {served} was served"
     )]
     AdapterMismatch {
         /// The inference.
         inference: B256,
-        /// The model.
-        model: B256,
         /// The registry's adapter hash.
         registered: B256,
         /// The adapter in the ledger.
@@ -196,7 +194,7 @@ pub enum ReceiptError {
         index: String,
         /// Why.
         #[source]
-        source: AnalyzerError,
+        source: Box<AnalyzerError>,
     },
     /// Two configured runs trained the same adapter.
     #[error("runs {first} and {second} both hold adapter {adapter}")]
@@ -233,7 +231,7 @@ pub enum ReceiptError {
         inference: B256,
         /// Why.
         #[source]
-        source: AttributeError,
+        source: Box<AttributeError>,
     },
     /// A chain read or send failed.
     #[error("chain: {0}")]

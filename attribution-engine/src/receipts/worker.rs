@@ -270,7 +270,6 @@ impl Worker {
             if terms.adapter_hash != record.adapter {
                 return Err(ReceiptError::AdapterMismatch {
                     inference,
-                    model,
                     registered: terms.adapter_hash,
                     served: record.adapter,
                 });
@@ -311,7 +310,7 @@ impl Worker {
                 max_len,
                 top_k,
             )
-            .map_err(|source| ReceiptError::Attribute { inference, source })?
+            .map_err(|e| ReceiptError::Attribute { inference, source: Box::new(e) })?
         };
 
         let pool = record.fee * U256::from(contributors_bps) / U256::from(BPS);
@@ -365,8 +364,12 @@ impl Worker {
             let ctx = Context::open(&spec.dir, self.config.model_dir.as_deref()).map_err(|e| {
                 ReceiptError::Context { run: spec.dir.clone(), source: Box::new(e) }
             })?;
-            let index = ctx.analyzer(false).open_index(&spec.index, true).map_err(|source| {
-                ReceiptError::Index { run: spec.dir.clone(), index: spec.index.clone(), source }
+            let index = ctx.analyzer(false).open_index(&spec.index, true).map_err(|e| {
+                ReceiptError::Index {
+                    run: spec.dir.clone(),
+                    index: spec.index.clone(),
+                    source: Box::new(e),
+                }
             })?;
             let index_manifest = index.header().params.manifest_root;
             if index_manifest != run.manifest.root() {

@@ -1,5 +1,7 @@
 //! Integration tests: one binary (see STYLE.md R1.8).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
 mod common;
 mod pipeline;
 mod receipts;

@@ -668,12 +668,12 @@ async fn bad_inputs_get_a_clear_error_and_nothing_is_posted() {
         ("corrupt index shard", quote(1, model, f.adapter, FEE), true, |e| {
             matches!(
                 e,
-                ReceiptError::Index {
-                    source: attribution_engine::AnalyzerError::Index(
+                ReceiptError::Index { source, .. } if matches!(
+                    **source,
+                    attribution_engine::AnalyzerError::Index(
                         attribution_engine::IndexError::CorruptShard { .. }
-                    ),
-                    ..
-                }
+                    )
+                )
             )
         }),
         ("no prompt text", no_prompt, false, |e| {
