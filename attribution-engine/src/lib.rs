@@ -21,6 +21,7 @@
 //!
 //! - [`manifest`]: the Merkle commitment of (example hash, contributor), OZ-compatible;
 //! - [`datanet`]: the content store: contributions by keccak, approvals, snapshots;
+//! - [`datanet_api`]: the content store over HTTP (upload, read, curate, snapshot);
 //! - [`data`]: examples, token sequences (training texts, prompt + completion queries), batches;
 //! - [`lora`]: a trainable LoRA adapter over the base model, PEFT in and out, and the hook that
 //!   runs it in the server's model code with probes for per-example gradients;
@@ -45,6 +46,7 @@ pub mod chain;
 pub mod context;
 pub mod data;
 pub mod datanet;
+pub mod datanet_api;
 pub mod eval;
 pub mod factors;
 pub mod grads;

@@ -144,6 +144,8 @@ enum DatanetCommand {
         #[arg(long)]
         datanet: String,
     },
+    /// Serves the store over HTTP (upload, read, curate, snapshot) until SIGINT or SIGTERM.
+    Serve(attribution_engine::datanet_api::ServeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -312,6 +314,7 @@ fn datanet(cmd: DatanetCommand) -> Result<(), BoxError> {
                 println!("{}", serde_json::to_string(&c)?);
             }
         }
+        DatanetCommand::Serve(args) => attribution_engine::datanet_api::run_serve(args)?,
     }
     Ok(())
 }
