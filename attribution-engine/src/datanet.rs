@@ -123,6 +123,11 @@ impl DatanetStore {
         Ok(Self { dir: dir.to_owned() })
     }
 
+    /// The store's folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     fn object_path(&self, hash: B256) -> PathBuf {
         let hex = format!("{hash:x}");
         self.dir.join("objects").join(&hex[2..4]).join(&hex[2..])

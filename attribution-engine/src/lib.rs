@@ -22,6 +22,7 @@
 //! - [`manifest`]: the Merkle commitment of (example hash, contributor), OZ-compatible;
 //! - [`datanet`]: the content store: contributions by keccak, approvals, snapshots;
 //! - [`datanet_api`]: the content store over HTTP (upload, read, curate, snapshot);
+//! - [`registration`]: contributions and their curation in `Datanets`, runs in `ModelRegistry`;
 //! - [`data`]: examples, token sequences (training texts, prompt + completion queries), batches;
 //! - [`lora`]: a trainable LoRA adapter over the base model, PEFT in and out, and the hook that
 //!   runs it in the server's model code with probes for per-example gradients;
@@ -55,6 +56,7 @@ pub mod lora;
 pub mod manifest;
 pub mod projection;
 pub mod receipts;
+pub mod registration;
 pub mod train;
 
 #[cfg(test)]

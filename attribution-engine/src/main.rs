@@ -76,6 +76,9 @@ enum Command {
         #[arg(long)]
         overwrite: bool,
     },
+    /// Registers a run's adapter with its manifest root and Datanets in the ModelRegistry (or
+    /// checks the registration there); prints the model id.
+    RegisterModel(attribution_engine::registration::cli::RegisterModelArgs),
     /// Attribution receipts: the ledger worker, the API, one-off attribution.
     #[command(subcommand)]
     Receipts(attribution_engine::receipts::cli::ReceiptsCommand),
@@ -146,6 +149,9 @@ enum DatanetCommand {
     },
     /// Serves the store over HTTP (upload, read, curate, snapshot) until SIGINT or SIGTERM.
     Serve(attribution_engine::datanet_api::ServeArgs),
+    /// Registers a Datanet's contributions on chain and mirrors their curation; prints a
+    /// report (exit 1 if some could not be mirrored).
+    Register(attribution_engine::registration::cli::RegisterArgs),
 }
 
 #[derive(Debug, Args)]
@@ -257,6 +263,9 @@ fn run(cli: Cli) -> Result<(), BoxError> {
                 "examples_per_second": index.len() as f64 / secs.max(1e-9),
             }))?;
         }
+        Command::RegisterModel(args) => {
+            json(&attribution_engine::registration::cli::register_model(args)?)?;
+        }
         Command::Receipts(cmd) => attribution_engine::receipts::cli::run(cmd)?,
         Command::Attribute { run, index, prompt, completion, top_k } => {
             let ctx = Context::open(&run, None)?;
@@ -315,6 +324,15 @@ fn datanet(cmd: DatanetCommand) -> Result<(), BoxError> {
             }
         }
         DatanetCommand::Serve(args) => attribution_engine::datanet_api::run_serve(args)?,
+        DatanetCommand::Register(args) => {
+            let report = attribution_engine::registration::cli::register(args)?;
+            json(&report)?;
+            if report.blocked() > 0 {
+                return Err(
+                    format!("{} contributions not mirrored on chain", report.blocked()).into()
+                );
+            }
+        }
     }
     Ok(())
 }
