@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 mod common;
+mod datanet_api;
 mod pipeline;
 mod receipts;
 mod scale;
