@@ -1,16 +1,16 @@
 //! The Datanet API over real HTTP (reqwest against the served router, and the `datanet serve`
-//! binary stopped by SIGTERM), and registration on a real chain: anvil with the L2 suite
-//! deployed by the production script (`forge script contracts/script/DeployL2.s.sol`), driven
-//! through the `datanet register` and `register-model` commands.
+//! binary stopped by SIGTERM), and registration on a real chain (anvil with the L2 suite
+//! deployed by the production script, see [`crate::chain`]), driven through the
+//! `datanet register` and `register-model` commands.
 
-use crate::common::{texts, tiny_model};
+use crate::{
+    chain::{Chain, DEPLOYER, KEYS, address},
+    common::{texts, tiny_model},
+};
 use alloy::{
-    network::TransactionBuilder,
-    primitives::{Address, B256, Bytes, U256, keccak256},
-    providers::{DynProvider, Provider, ProviderBuilder},
-    rpc::types::TransactionRequest,
-    signers::local::PrivateKeySigner,
-    sol_types::{SolCall, SolValue},
+    primitives::{Address, B256, U256, keccak256},
+    providers::Provider,
+    sol_types::SolValue,
 };
 use attribution_engine::{
     LoraConfig, Manifest, Run, TrainConfig,
@@ -26,29 +26,16 @@ use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
-    sync::OnceLock,
     time::{Duration, Instant},
 };
 
 const TOKEN: &str = "curator-secret";
 
-/// Private keys of anvil's default accounts (the `test … junk` mnemonic).
-const KEYS: [&str; 5] = [
-    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
-    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
-    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
-    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
-    "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
-];
-/// Deploys the suite; owns and curates the Datanet; owns the model.
-const CURATOR: usize = 0;
+/// Owns and curates the Datanet; owns the model.
+const CURATOR: usize = DEPLOYER;
 const ALICE: usize = 2;
 const BOB: usize = 3;
 const CAROL: usize = 4;
-
-fn address(i: usize) -> Address {
-    KEYS[i].parse::<PrivateKeySigner>().unwrap().address()
-}
 
 // ---------------------------------------------------------------------------------------------
 // The API in-process, over real HTTP.
@@ -530,152 +517,19 @@ async fn serve_command_answers_and_stops_on_sigterm() {
 // Registration on a real chain.
 // ---------------------------------------------------------------------------------------------
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn tool(name: &str) -> PathBuf {
-    let path = repo_root().join(".tools/bin").join(name);
-    assert!(path.exists(), "{} is missing: run scripts/bootstrap", path.display());
-    path
-}
-
-/// An anvil process, killed (by its PID) when dropped.
-struct Anvil {
-    child: Child,
-    url: String,
-}
-
-impl Anvil {
-    fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(tool("anvil"))
-            .args(["--port", &port.to_string(), "--host", "127.0.0.1", "--hardfork", "prague"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("anvil starts");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "anvil did not open port {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self { child, url: format!("http://127.0.0.1:{port}") }
-    }
-}
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The deployed suite as an anvil state, and its l2.json.
-struct Template {
-    state: Bytes,
-    l2_json: String,
-}
-
-static TEMPLATE: OnceLock<Template> = OnceLock::new();
-
-/// Deploys the suite once per test binary (on a thread with its own runtime).
-fn template() -> &'static Template {
-    TEMPLATE.get_or_init(|| {
-        std::thread::spawn(|| {
-            let anvil = Anvil::start();
-            let root = repo_root();
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos();
-            let network = format!("datanet-test-{}-{nanos}", std::process::id());
-            let broadcast = tempfile::tempdir().unwrap();
-            let out = Command::new(tool("forge"))
-                .current_dir(&root)
-                .env("OL_NETWORK", &network)
-                .env("FOUNDRY_BROADCAST", broadcast.path())
-                .args(["script", "contracts/script/DeployL2.s.sol", "--broadcast", "--rpc-url"])
-                .arg(&anvil.url)
-                .args(["--private-key", KEYS[CURATOR]])
-                .output()
-                .expect("forge runs");
-            let folder = root.join("deployments").join(&network);
-            let json = std::fs::read_to_string(folder.join("l2.json"));
-            let _ = std::fs::remove_dir_all(&folder);
-            assert!(
-                out.status.success(),
-                "forge script DeployL2 failed:\n{}\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let state = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async {
-                    provider(&anvil.url).raw_request("anvil_dumpState".into(), ()).await.unwrap()
-                });
-            Template { state, l2_json: json.expect("DeployL2 wrote l2.json") }
-        })
-        .join()
-        .expect("deploying the contract suite failed")
-    })
-}
-
-fn provider(url: &str) -> DynProvider {
-    ProviderBuilder::new().connect_http(url.parse().unwrap()).erased()
-}
-
-/// A test's own chain with the suite loaded, and the deployment file the commands read.
-struct TestChain {
-    anvil: Anvil,
-    rpc: DynProvider,
-    datanets: Address,
-    registry: Address,
-    deployment: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl TestChain {
-    async fn start() -> Self {
-        let t = template();
-        let anvil = Anvil::start();
-        let rpc = provider(&anvil.url);
-        let loaded: bool =
-            rpc.raw_request("anvil_loadState".into(), (t.state.clone(),)).await.unwrap();
-        assert!(loaded);
-        let v: Value = serde_json::from_str(&t.l2_json).unwrap();
-        let addr = |name: &str| v["contracts"][name].as_str().unwrap().parse::<Address>().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let deployment = dir.path().join("l2.json");
-        std::fs::write(&deployment, &t.l2_json).unwrap();
-        Self {
-            anvil,
-            rpc,
-            datanets: addr("Datanets"),
-            registry: addr("ModelRegistry"),
-            deployment,
-            _dir: dir,
-        }
-    }
-
-    async fn call<C: SolCall>(&self, to: Address, call: C) -> C::Return {
-        let tx = TransactionRequest::default().with_to(to).with_input(call.abi_encode());
-        C::abi_decode_returns(&self.rpc.call(tx).await.unwrap()).unwrap()
-    }
-
+/// What the registration tests read and run on their chain.
+impl Chain {
     /// The on-chain contribution of a content hash (`None`: not registered).
     async fn contribution(&self, hash: B256) -> Option<(U256, IDatanets::Contribution)> {
-        let id = self
-            .call(self.datanets, IDatanets::contributionOfContentCall { _contentHash: hash })
-            .await;
+        let datanets = self.contract("Datanets");
+        let id =
+            self.call(datanets, IDatanets::contributionOfContentCall { _contentHash: hash }).await;
         if id.is_zero() {
             return None;
         }
         Some((
             id,
-            self.call(self.datanets, IDatanets::getContributionCall { _contributionId: id }).await,
+            self.call(datanets, IDatanets::getContributionCall { _contributionId: id }).await,
         ))
     }
 
@@ -720,7 +574,7 @@ const ENUM_APPROVED: u8 = 2;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_contributions_on_chain_and_rerun_sends_nothing() {
-    let chain = TestChain::start().await;
+    let chain = Chain::start().await;
     let dir = tempfile::tempdir().unwrap();
     let store_dir = dir.path().join("store");
     let store = DatanetStore::open(&store_dir).unwrap();
@@ -747,7 +601,8 @@ async fn register_contributions_on_chain_and_rerun_sends_nothing() {
     let first = ok(register(&["--contributor-key", &keys]));
     assert_eq!(first["created"], true);
     let id: U256 = first["datanet_id"].as_str().unwrap().parse().unwrap();
-    let d = chain.call(chain.datanets, IDatanets::getDatanetCall { _datanetId: id }).await;
+    let d =
+        chain.call(chain.contract("Datanets"), IDatanets::getDatanetCall { _datanetId: id }).await;
     assert_eq!(d.owner, address(CURATOR));
     for (hash, who, status) in
         [(a1, alice, ENUM_APPROVED), (a2, alice, ENUM_PENDING), (b2, bob, ENUM_APPROVED)]
@@ -800,7 +655,10 @@ async fn register_contributions_on_chain_and_rerun_sends_nothing() {
     let (after, blocks) = chain.activity().await;
     assert_eq!((after[0] - before.0[0], blocks - before.1), (1, 1));
     let weight = chain
-        .call(chain.datanets, IDatanets::weightOfCall { _datanetId: id, _account: alice })
+        .call(
+            chain.contract("Datanets"),
+            IDatanets::weightOfCall { _datanetId: id, _account: alice },
+        )
         .await;
     assert_eq!(weight, U256::from(2));
     // With her key (and the id given explicitly) it goes through, and then all is quiet.
@@ -845,7 +703,7 @@ async fn register_contributions_on_chain_and_rerun_sends_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_model_reads_back_the_runs_manifest_root() {
-    let chain = TestChain::start().await;
+    let chain = Chain::start().await;
     let dir = tempfile::tempdir().unwrap();
     let store_dir = dir.path().join("store");
     let store = DatanetStore::open(&store_dir).unwrap();
@@ -907,7 +765,7 @@ async fn register_model_reads_back_the_runs_manifest_root() {
     let adapter = run.info.adapter_id.0;
     assert_eq!(model_id, keccak256((address(CURATOR), adapter).abi_encode()));
     assert_eq!(out["registered"], true);
-    let m = chain.call(chain.registry, IModelRegistry::getModelCall { _modelId: model_id }).await;
+    let m = chain.call(chain.d.registry, IModelRegistry::getModelCall { _modelId: model_id }).await;
     assert_eq!(m.manifestRoot, run.info.manifest_root);
     assert_eq!(m.manifestRoot, run.manifest.root());
     assert_eq!(m.adapterHash, adapter);

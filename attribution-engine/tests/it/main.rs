@@ -2,8 +2,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
+mod chain;
 mod common;
 mod datanet_api;
 mod pipeline;
 mod receipts;
 mod scale;
+mod store;

@@ -1,23 +1,25 @@
 //! Receipts end to end, on real parts: anvil with the L2 suite deployed by the production deploy
-//! script (`forge script contracts/script/DeployL2.s.sol`), the OpenLoRA usage ledger in SQLite
-//! (written through `openlora_server::ledger`), the receipt store in SQLite, and a tiny run
-//! trained, factored and indexed here.
+//! script (see [`crate::chain`]), the OpenLoRA usage ledger in SQLite (written through
+//! `openlora_server::ledger`), the receipt store in SQLite, and a tiny run trained, factored and
+//! indexed here.
 //!
-//! The suite is deployed once per test binary into a template anvil whose state every test
-//! loads into an anvil of its own; the run is trained once and shared (read-only).
+//! Each test has a chain of its own (the suite's state loaded, a Datanet created and the
+//! attestor staked); the run is trained once and shared (read-only).
 
-use crate::common::{examples, tiny_model};
+use crate::{
+    chain::{Chain, DEPLOYER, address, signer},
+    common::{examples, tiny_model},
+};
 use alloy::{
-    network::{EthereumWallet, TransactionBuilder},
-    primitives::{Address, B256, Bytes, U256, keccak256},
-    providers::{DynProvider, Provider, ProviderBuilder},
+    network::TransactionBuilder,
+    primitives::{Address, B256, U256, keccak256},
+    providers::Provider,
     rpc::types::TransactionRequest,
-    signers::local::PrivateKeySigner,
     sol_types::{SolCall, SolValue},
 };
 use attribution_engine::{
     Analyzer, FactorArgs, IndexArgs, LoraConfig, Run, Strategy, TrainConfig,
-    chain::{Chain as EngineChain, Deployment},
+    chain::Chain as EngineChain,
     data::training_sequence,
     model_fingerprint,
     receipts::{
@@ -36,21 +38,12 @@ use openlora_server::{
 };
 use std::{
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
     sync::OnceLock,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-/// Private keys of anvil's default accounts (the `test … junk` mnemonic).
-const KEYS: [&str; 5] = [
-    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
-    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
-    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
-    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
-    "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
-];
 /// Deploys the suite and owns the models.
-const OWNER: usize = 0;
+const OWNER: usize = DEPLOYER;
 /// The attestor.
 const ATTESTOR: usize = 1;
 /// Pays fees into Rewards.
@@ -62,117 +55,10 @@ const OPEN: u128 = 1_000_000_000_000_000_000;
 /// Fee of each test inference.
 const FEE: u128 = OPEN / 1_000;
 
-fn signer(i: usize) -> PrivateKeySigner {
-    KEYS[i].parse().unwrap()
-}
-
-fn address(i: usize) -> Address {
-    signer(i).address()
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn tool(name: &str) -> PathBuf {
-    let path = repo_root().join(".tools/bin").join(name);
-    assert!(path.exists(), "{} is missing: run scripts/bootstrap", path.display());
-    path
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// An anvil process, killed (by its PID) when dropped.
-struct Anvil {
-    child: Child,
-    url: String,
-}
-
-impl Anvil {
-    fn start() -> Self {
-        let port = free_port();
-        let child = Command::new(tool("anvil"))
-            .args(["--port", &port.to_string(), "--host", "127.0.0.1", "--hardfork", "prague"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("anvil starts");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "anvil did not open port {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self { child, url: format!("http://127.0.0.1:{port}") }
-    }
-}
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The deployed suite as a state, and its l2.json.
-struct Template {
-    state: Bytes,
-    l2_json: String,
-}
-
-static TEMPLATE: OnceLock<Template> = OnceLock::new();
-
-fn template() -> &'static Template {
-    TEMPLATE.get_or_init(|| {
-        std::thread::spawn(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(build_template())
-        })
-        .join()
-        .expect("deploying the contract suite failed")
-    })
-}
-
-async fn build_template() -> Template {
-    let anvil = Anvil::start();
-    let root = repo_root();
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let network = format!("attribution-test-{}-{nanos}", std::process::id());
-    let broadcast = tempfile::tempdir().unwrap();
-    let out = Command::new(tool("forge"))
-        .current_dir(&root)
-        .env("OL_NETWORK", &network)
-        .env("FOUNDRY_BROADCAST", broadcast.path())
-        .args([
-            "script",
-            "contracts/script/DeployL2.s.sol",
-            "--broadcast",
-            "--rpc-url",
-            &anvil.url,
-            "--private-key",
-            KEYS[OWNER],
-        ])
-        .output()
-        .expect("forge runs");
-    let folder = root.join("deployments").join(&network);
-    let json = std::fs::read_to_string(folder.join("l2.json"));
-    let _ = std::fs::remove_dir_all(&folder);
-    assert!(
-        out.status.success(),
-        "forge script DeployL2 failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let l2_json = json.expect("DeployL2 wrote l2.json");
-    let d = Deployment::from_json(&l2_json).unwrap();
-    let value: serde_json::Value = serde_json::from_str(&l2_json).unwrap();
-    let datanets: Address = value["contracts"]["Datanets"].as_str().unwrap().parse().unwrap();
-    // One Datanet (id 1) for the models.
+/// A test's own chain: the suite, one Datanet (id 1) for the models, and the attestor staked
+/// as the receipts contract requires.
+async fn receipts_chain() -> Chain {
+    let chain = Chain::start().await;
     let rules = IDatanets::Rules {
         contributionStake: 0,
         minCuratorStake: 0,
@@ -184,61 +70,16 @@ async fn build_template() -> Template {
         _license: "CC-BY-4.0".into(),
         _rules: rules,
     };
-    send(&anvil.url, OWNER, datanets, call.abi_encode(), U256::ZERO).await;
-    // The attestor stakes what the receipts contract requires.
-    let rpc = provider(&anvil.url);
-    let params = call_on(&rpc, d.receipts, IAttributionReceipts::paramsCall {}).await;
+    chain.send(OWNER, chain.contract("Datanets"), call.abi_encode(), U256::ZERO).await;
+    let params = chain.call(chain.d.receipts, IAttributionReceipts::paramsCall {}).await;
     let stake = IStaking::stakeCall { _role: attribution_engine::chain::ATTESTOR_ROLE };
-    send(&anvil.url, ATTESTOR, d.staking, stake.abi_encode(), U256::from(params.minAttestorStake))
-        .await;
-    let state: Bytes = rpc.raw_request("anvil_dumpState".into(), ()).await.unwrap();
-    Template { state, l2_json }
+    let value = U256::from(params.minAttestorStake);
+    chain.send(ATTESTOR, chain.d.staking, stake.abi_encode(), value).await;
+    chain
 }
 
-fn provider(url: &str) -> DynProvider {
-    ProviderBuilder::new().connect_http(url.parse().unwrap()).erased()
-}
-
-async fn send(url: &str, from: usize, to: Address, input: Vec<u8>, value: U256) {
-    let p = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(signer(from)))
-        .connect_http(url.parse().unwrap());
-    let tx = TransactionRequest::default().with_to(to).with_input(input).with_value(value);
-    let receipt = p.send_transaction(tx).await.unwrap().get_receipt().await.unwrap();
-    assert!(receipt.status(), "transaction to {to} reverted");
-}
-
-async fn call_on<C: SolCall>(rpc: &DynProvider, to: Address, call: C) -> C::Return {
-    let tx = TransactionRequest::default().with_to(to).with_input(call.abi_encode());
-    C::abi_decode_returns(&rpc.call(tx).await.unwrap()).unwrap()
-}
-
-/// A test's own chain with the suite deployed and the attestor staked.
-struct TestChain {
-    anvil: Anvil,
-    rpc: DynProvider,
-    d: Deployment,
-}
-
-impl TestChain {
-    async fn start() -> Self {
-        let t = template();
-        let anvil = Anvil::start();
-        let rpc = provider(&anvil.url);
-        let loaded: bool =
-            rpc.raw_request("anvil_loadState".into(), (t.state.clone(),)).await.unwrap();
-        assert!(loaded);
-        Self { rpc, d: Deployment::from_json(&t.l2_json).unwrap(), anvil }
-    }
-
-    async fn call<C: SolCall>(&self, to: Address, call: C) -> C::Return {
-        call_on(&self.rpc, to, call).await
-    }
-
-    async fn send(&self, from: usize, to: Address, input: Vec<u8>, value: U256) {
-        send(&self.anvil.url, from, to, input, value).await;
-    }
-
+/// What the receipts tests do on their chain.
+impl Chain {
     /// Registers `owner`'s model of `adapter` with `manifest_root`; credits `fees` to it.
     async fn register(&self, owner: usize, adapter: B256, manifest_root: B256, fees: u128) -> B256 {
         let params = IModelRegistry::ModelParams {
@@ -267,14 +108,6 @@ impl TestChain {
 
     async fn batch_count(&self) -> U256 {
         self.call(self.d.receipts, IAttributionReceipts::batchCountCall {}).await
-    }
-
-    async fn rpc_raw<P: serde::Serialize + Clone + std::fmt::Debug + Send + Sync + Unpin>(
-        &self,
-        method: &'static str,
-        params: P,
-    ) {
-        let _: serde_json::Value = self.rpc.raw_request(method.into(), params).await.unwrap();
     }
 
     async fn advance(&self, seconds: u64) {
@@ -369,7 +202,7 @@ fn quote(i: usize, model: B256, adapter: B256, fee: u128) -> InferenceRecord {
 }
 
 /// A ledger, a store and a worker in `dir` over `runs`.
-async fn worker(chain: &TestChain, dir: &Path, runs: Vec<RunSpec>, confirm: Duration) -> Worker {
+async fn worker(chain: &Chain, dir: &Path, runs: Vec<RunSpec>, confirm: Duration) -> Worker {
     let ledger = Ledger::open(dir.join("ledger.db").to_str().unwrap()).await.unwrap();
     let store = ReceiptStore::open(dir.join("receipts.db").to_str().unwrap()).await.unwrap();
     let config = WorkerConfig {
@@ -397,7 +230,7 @@ fn on_chain(r: &attribution_engine::receipts::Receipt) -> IAttributionReceipts::
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paid_inferences_become_a_verifiable_batch_that_contributors_claim() {
     let f = fixture();
-    let chain = TestChain::start().await;
+    let chain = receipts_chain().await;
     let model = chain.register(OWNER, f.adapter, f.manifest_root, OPEN).await;
     let tmp = tempfile::tempdir().unwrap();
     let mut w = worker(&chain, tmp.path(), spec(&f.run), Duration::from_secs(20)).await;
@@ -557,7 +390,7 @@ async fn paid_inferences_become_a_verifiable_batch_that_contributors_claim() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_between_sign_and_confirm_posts_one_batch_and_skips_nothing() {
     let f = fixture();
-    let chain = TestChain::start().await;
+    let chain = receipts_chain().await;
     let model = chain.register(OWNER, f.adapter, f.manifest_root, OPEN).await;
     let tmp = tempfile::tempdir().unwrap();
     let l = ledger(tmp.path()).await;
@@ -648,7 +481,7 @@ fn copy_dir(from: &Path, to: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_inputs_get_a_clear_error_and_nothing_is_posted() {
     let f = fixture();
-    let chain = TestChain::start().await;
+    let chain = receipts_chain().await;
     let model = chain.register(OWNER, f.adapter, f.manifest_root, OPEN).await;
     // The same adapter registered by another owner with a manifest that is not the run's.
     let foreign = chain.register(OTHER_OWNER, f.adapter, keccak256("another manifest"), OPEN).await;
@@ -707,3 +540,4 @@ async fn bad_inputs_get_a_clear_error_and_nothing_is_posted() {
     assert_eq!(w.store().counts().await.unwrap().receipts, 0);
     assert_eq!(chain.batch_count().await, U256::ZERO);
 }
+
