@@ -17,7 +17,7 @@ use tracing::info;
 #[derive(Debug, Subcommand)]
 pub enum ReceiptsCommand {
     /// Reads the usage ledger, signs a receipt per paid inference and posts batches, until
-    /// Ctrl-C; with --listen it also serves the API.
+    /// SIGINT (Ctrl-C) or SIGTERM; with --listen it also serves the API.
     Run {
         /// Worker settings.
         #[command(flatten)]
@@ -29,7 +29,7 @@ pub enum ReceiptsCommand {
         #[arg(long)]
         once: bool,
     },
-    /// Serves the receipts API over a store.
+    /// Serves the receipts API over a store, until SIGINT or SIGTERM.
     Serve {
         /// The receipt store (file path, sqlite: or postgres:// URL).
         #[arg(long, env = "OL_RECEIPTS_STORE", default_value = "receipts.db")]
@@ -95,6 +95,10 @@ pub struct WorkerArgs {
     /// Base URL batches are published under (their dataURI).
     #[arg(long, default_value = "http://127.0.0.1:8100")]
     public_url: String,
+    /// Pass over paid inferences of adapters no --run trained (the server sells others too)
+    /// instead of stopping at the first one.
+    #[arg(long)]
+    skip_unknown_adapters: bool,
 }
 
 type BoxError = Box<dyn std::error::Error>;
@@ -115,6 +119,7 @@ impl WorkerArgs {
             interval: Duration::from_secs(self.interval_secs),
             confirm_timeout: Duration::from_secs(self.confirm_timeout_secs),
             public_url: self.public_url,
+            skip_unknown_adapters: self.skip_unknown_adapters,
             ..WorkerConfig::default()
         };
         Ok(Worker::new(ledger, store, chain, config)?)
@@ -127,21 +132,35 @@ pub fn run(cmd: ReceiptsCommand) -> Result<(), BoxError> {
     rt.block_on(async move {
         match cmd {
             ReceiptsCommand::Run { args, listen, once } => {
+                // Listening before anything slow happens: a signal during start-up is a clean
+                // stop, not the default action's abrupt exit.
+                let stop = Stop::on_signals()?;
                 let mut worker = args.worker().await?;
                 if once {
                     let report = worker.step().await?;
                     println!("{report:?}");
                     return Ok(());
                 }
-                if let Some(addr) = listen {
-                    let state = ApiState {
-                        store: worker.store().clone(),
-                        attestor: worker.chain().attestor(),
-                        deployment: worker.chain().deployment,
-                    };
-                    serve_in_background(state, addr).await?;
+                let api = match listen {
+                    Some(addr) => {
+                        let state = ApiState {
+                            store: worker.store().clone(),
+                            attestor: worker.chain().attestor(),
+                            deployment: worker.chain().deployment,
+                        };
+                        Some(serve_in_background(state, addr, stop.clone()).await?)
+                    }
+                    None => None,
+                };
+                info!(attestor = %worker.chain().attestor(), "receipts worker running");
+                worker.run(stop.wait()).await;
+                if let Some(api) = api
+                    && let Err(e) = api.await
+                {
+                    tracing::error!(error = %e, "receipts API task failed");
                 }
-                worker.run(shutdown()).await;
+                worker.store().close().await;
+                info!("receipts worker stopped");
                 Ok(())
             }
             ReceiptsCommand::Serve { store, deployment, attestor, listen } => {
@@ -150,9 +169,11 @@ pub fn run(cmd: ReceiptsCommand) -> Result<(), BoxError> {
                     attestor,
                     deployment: Deployment::load(&deployment)?,
                 };
+                let stop = Stop::on_signals()?;
                 let listener = tokio::net::TcpListener::bind(listen).await?;
                 info!(%listen, "receipts API listening");
-                axum::serve(listener, router(state)).with_graceful_shutdown(shutdown()).await?;
+                axum::serve(listener, router(state)).with_graceful_shutdown(stop.wait()).await?;
+                info!("receipts API stopped");
                 Ok(())
             }
             ReceiptsCommand::Attribute { args, inference } => {
@@ -181,18 +202,46 @@ pub fn run(cmd: ReceiptsCommand) -> Result<(), BoxError> {
     })
 }
 
-async fn serve_in_background(state: ApiState, addr: SocketAddr) -> Result<(), BoxError> {
+/// Serves the API until `stop`, then finishes the requests in flight.
+async fn serve_in_background(
+    state: ApiState,
+    addr: SocketAddr,
+    stop: Stop,
+) -> Result<tokio::task::JoinHandle<()>, BoxError> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    info!(%addr, "receipts API listening");
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router(state)).await {
-            tracing::error!(error = %e, "receipts API stopped");
+    info!(addr = %listener.local_addr()?, "receipts API listening");
+    Ok(tokio::spawn(async move {
+        match axum::serve(listener, router(state)).with_graceful_shutdown(stop.wait()).await {
+            Ok(()) => info!("receipts API stopped"),
+            Err(e) => tracing::error!(error = %e, "receipts API failed"),
         }
-    });
-    Ok(())
+    }))
 }
 
-async fn shutdown() {
-    let _ = tokio::signal::ctrl_c().await;
-    info!("shutting down");
+/// SIGINT or SIGTERM, seen by every clone.
+#[derive(Debug, Clone)]
+struct Stop(tokio::sync::watch::Receiver<bool>);
+
+impl Stop {
+    /// Starts listening for SIGINT and SIGTERM now (not at the first poll).
+    fn on_signals() -> Result<Self, BoxError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = int.recv() => info!("SIGINT: shutting down"),
+                _ = term.recv() => info!("SIGTERM: shutting down"),
+            }
+            let _ = tx.send(true);
+        });
+        Ok(Self(rx))
+    }
+
+    /// Resolves once a signal came.
+    async fn wait(self) {
+        let mut rx = self.0;
+        let _ = rx.wait_for(|stopped| *stopped).await;
+    }
 }

@@ -90,6 +90,10 @@ pub struct WorkerConfig {
     pub public_url: String,
     /// Time between steps in [`Worker::run`].
     pub interval: Duration,
+    /// Pass over paid inferences of adapters that no configured run trained (moving the cursor,
+    /// as for free ones) instead of stopping at them with [`ReceiptError::UnknownAdapter`]: for
+    /// a ledger whose server also sells adapters this worker does not attribute.
+    pub skip_unknown_adapters: bool,
 }
 
 impl Default for WorkerConfig {
@@ -105,6 +109,7 @@ impl Default for WorkerConfig {
             gas_margin_percent: 25,
             public_url: "http://127.0.0.1:8100".into(),
             interval: Duration::from_secs(5),
+            skip_unknown_adapters: false,
         }
     }
 }
@@ -116,6 +121,8 @@ pub struct StepReport {
     pub receipts: usize,
     /// Free inferences passed over.
     pub free: usize,
+    /// Paid inferences of other adapters passed over ([`WorkerConfig::skip_unknown_adapters`]).
+    pub other_adapters: usize,
     /// Batches signed and broadcast: (model, tx hash).
     pub posted: Vec<(B256, B256)>,
     /// Batches confirmed: contract batch ids.
@@ -188,12 +195,23 @@ impl Worker {
 
     /// Steps every `interval` until `shutdown` resolves. A failed step is logged and retried
     /// (its cause, a bad run or an RPC outage, is the operator's to fix; nothing is skipped).
+    ///
+    /// A step in progress when `shutdown` resolves is abandoned at its next await point (it may
+    /// be waiting up to `confirm_timeout` for a batch): what it recorded is consistent, as after
+    /// a crash, which steps are built to resume from (see the module docs).
     pub async fn run(&mut self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
-            match self.step().await {
-                Ok(r) => debug!(?r, "receipts step"),
-                Err(e) => warn!(error = %e, "receipts step failed; retrying"),
+            tokio::select! {
+                biased;
+                () = &mut shutdown => {
+                    info!("stopping during a step; the next start resumes it");
+                    return;
+                }
+                r = self.step() => match r {
+                    Ok(r) => debug!(?r, "receipts step"),
+                    Err(e) => warn!(error = %e, "receipts step failed; retrying"),
+                },
             }
             tokio::select! {
                 () = &mut shutdown => return,
@@ -240,6 +258,12 @@ impl Worker {
                 if record.fee.is_zero() || record.model_id.is_none() {
                     self.store.advance_cursor(record.seq).await?;
                     report.free += 1;
+                    continue;
+                }
+                if self.config.skip_unknown_adapters && !self.runs.contains_key(&record.adapter) {
+                    self.store.advance_cursor(record.seq).await?;
+                    debug!(inference = %record.id, adapter = %record.adapter, "no run trained this adapter; passed over");
+                    report.other_adapters += 1;
                     continue;
                 }
                 let receipt = self.make_receipt(&record).await?;

@@ -57,7 +57,8 @@ pub fn tool(name: &str) -> PathBuf {
     path
 }
 
-fn free_port() -> u16 {
+/// A free TCP port on 127.0.0.1 (the kernel picks it).
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 

@@ -5,7 +5,7 @@ use alloy_primitives::Address;
 use attribution_engine::data::Example;
 use openlora_server::{LlamaConfig, MakeModel, ModelSize, model::Llama};
 use rand::{Rng, SeedableRng, seq::IndexedRandom};
-use std::path::Path;
+use std::{path::Path, process::Child};
 use tch::{Device, Kind};
 
 /// Word pools: each contributor writes about its own things.
@@ -67,4 +67,17 @@ pub fn tiny_model(dir: &Path) -> (Llama, LlamaConfig) {
     let cfg = make.write(dir).expect("make model");
     let model = Llama::load(dir, &cfg, None, Kind::Float, Device::Cpu).expect("load model");
     (model, cfg)
+}
+
+/// A child process killed by its PID when dropped (if it is still running), so that a failed
+/// test leaves no process behind.
+pub struct Reap(pub Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }

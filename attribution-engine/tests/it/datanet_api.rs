@@ -5,7 +5,7 @@
 
 use crate::{
     chain::{Chain, DEPLOYER, KEYS, address},
-    common::{texts, tiny_model},
+    common::{Reap, texts, tiny_model},
 };
 use alloy::{
     primitives::{Address, B256, U256, keccak256},
@@ -25,7 +25,7 @@ use std::{
     collections::BTreeMap,
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Child, Command, Output, Stdio},
+    process::{Command, Output, Stdio},
     time::{Duration, Instant},
 };
 
@@ -452,18 +452,6 @@ async fn api_bad_inputs_are_refused_and_change_nothing() {
 /// The binary built for these tests.
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_attribution-engine"))
-}
-
-/// Kills a child by its PID when dropped (if it is still running).
-struct Reap(Child);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

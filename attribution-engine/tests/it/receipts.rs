@@ -7,8 +7,8 @@
 //! attestor staked); the run is trained once and shared (read-only).
 
 use crate::{
-    chain::{Chain, DEPLOYER, address, signer},
-    common::{examples, tiny_model},
+    chain::{Chain, DEPLOYER, KEYS, address, free_port, signer},
+    common::{Reap, examples, tiny_model},
 };
 use alloy::{
     network::TransactionBuilder,
@@ -38,8 +38,9 @@ use openlora_server::{
 };
 use std::{
     path::{Path, PathBuf},
+    process::{Command, Stdio},
     sync::OnceLock,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 /// Deploys the suite and owns the models.
@@ -541,3 +542,118 @@ async fn bad_inputs_get_a_clear_error_and_nothing_is_posted() {
     assert_eq!(chain.batch_count().await, U256::ZERO);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_adapters_stop_the_worker_unless_it_passes_over_them() {
+    let f = fixture();
+    let chain = receipts_chain().await;
+    let model = chain.register(OWNER, f.adapter, f.manifest_root, OPEN).await;
+    // A paid inference of an adapter no run trained (the server sells it too), then one of ours.
+    let other_adapter = B256::repeat_byte(0xbb);
+    let other_model = chain.register(OWNER, other_adapter, keccak256("no manifest"), 0).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let l = ledger(tmp.path()).await;
+    let other = quote(5, other_model, other_adapter, FEE);
+    l.record_inference(&other, None).await.unwrap();
+    let ours = quote(10, model, f.adapter, FEE);
+    l.record_inference(&ours, None).await.unwrap();
+
+    // By default the worker stops there (nothing skipped silently).
+    let mut strict = worker(&chain, tmp.path(), spec(&f.run), Duration::from_secs(20)).await;
+    let err = strict.step().await.unwrap_err();
+    assert!(
+        matches!(err, ReceiptError::UnknownAdapter { adapter, .. } if adapter == other_adapter)
+    );
+    assert_eq!(strict.store().counts().await.unwrap().cursor, 0);
+    strict.store().close().await;
+    drop(strict);
+
+    // Asked to, it passes over it and attributes ours.
+    let ledger = Ledger::open(tmp.path().join("ledger.db").to_str().unwrap()).await.unwrap();
+    let store = ReceiptStore::open(tmp.path().join("receipts.db").to_str().unwrap()).await.unwrap();
+    let config = WorkerConfig {
+        runs: spec(&f.run),
+        top_k: 8,
+        confirm_timeout: Duration::from_secs(20),
+        poll: Duration::from_millis(50),
+        skip_unknown_adapters: true,
+        ..WorkerConfig::default()
+    };
+    let mut lenient = Worker::new(ledger, store, chain.engine_chain(), config).unwrap();
+    let report = lenient.step().await.unwrap();
+    assert_eq!((report.other_adapters, report.receipts), (1, 1), "{report:?}");
+    assert_eq!(report.confirmed, vec![1]);
+    let store = lenient.store();
+    assert!(store.receipt(other.id).await.unwrap().is_none());
+    assert!(store.receipt(ours.id).await.unwrap().unwrap().proof.is_some());
+    assert_eq!(store.counts().await.unwrap().cursor, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_run_serves_a_batched_receipt_and_stops_on_sigterm() {
+    let f = fixture();
+    let chain = receipts_chain().await;
+    let model = chain.register(OWNER, f.adapter, f.manifest_root, OPEN).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let l = ledger(tmp.path()).await;
+    let port = free_port();
+    let log = tmp.path().join("receipts.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_attribution-engine"))
+        .args(["receipts", "run", "--ledger"])
+        .arg(tmp.path().join("ledger.db"))
+        .arg("--store")
+        .arg(tmp.path().join("receipts.db"))
+        .args(["--l2-rpc", &chain.anvil.url, "--deployment"])
+        .arg(&chain.deployment)
+        .arg("--run")
+        .arg(&f.run)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--interval-secs", "1"])
+        .env("OL_ATTESTOR_KEY", KEYS[ATTESTOR])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut child = Reap(child);
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http.get(format!("{url}/health")).send().await.is_err() {
+        assert!(child.0.try_wait().unwrap().is_none(), "receipts run exited during start-up");
+        assert!(Instant::now() < deadline, "the receipts API did not answer within 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A paid inference lands in the ledger: the running worker signs its receipt and batches it.
+    let r = quote(17, model, f.adapter, FEE);
+    l.record_inference(&r, None).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let body = loop {
+        let resp = http.get(format!("{url}/receipts/{}", r.id)).send().await.unwrap();
+        if resp.status() == 200 {
+            let body: serde_json::Value = resp.json().await.unwrap();
+            if body["batch"]["status"] == "confirmed" {
+                break body;
+            }
+        }
+        assert!(Instant::now() < deadline, "no confirmed receipt within 60 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(body["attestor"], serde_json::json!(address(ATTESTOR)));
+    assert_eq!(chain.batch_count().await, U256::from(1));
+
+    // SIGTERM: the API and the worker stop, and the process exits 0.
+    let pid = child.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "receipts run did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "receipts run exited with {status}:\n{log}");
+    assert!(log.contains("receipts worker stopped"), "{log}");
+    assert!(http.get(format!("{url}/health")).send().await.is_err(), "still listening");
+}
