@@ -44,7 +44,8 @@ test-contracts:
     forge test
     forge snapshot --check --no-match-test "testFuzz|invariant"
 
-# Tests of the scripts themselves: bootstrap's errors and repairs, devnet start and Ctrl-C
+# Tests of the scripts themselves: bootstrap's errors and repairs, devnet start, a paid
+# inference's attribution receipt on chain, and Ctrl-C
 test-scripts:
     scripts/tests/run
 
