@@ -137,7 +137,11 @@ pub fn run(cmd: ReceiptsCommand) -> Result<(), BoxError> {
                 let stop = Stop::on_signals()?;
                 let mut worker = args.worker().await?;
                 if once {
-                    let report = worker.step().await?;
+                    let report = tokio::select! {
+                        r = worker.step() => r?,
+                        () = stop.wait() => return Err("interrupted: the step stops where it was \
+                            (the next run resumes it)".into()),
+                    };
                     println!("{report:?}");
                     return Ok(());
                 }
