@@ -402,3 +402,70 @@ impl Run {
         Ok(lora)
     }
 }
+
+/// How [`pretrain_base`] trains.
+#[derive(Debug, Clone)]
+pub struct PretrainConfig {
+    /// Passes over the texts.
+    pub epochs: usize,
+    /// Adam's learning rate.
+    pub lr: f64,
+    /// Sequences per step.
+    pub batch_size: usize,
+    /// Tokens per sequence.
+    pub max_len: usize,
+    /// Seed of the initialisation and the order.
+    pub seed: u64,
+}
+
+/// Gives a base model some language before anything is fine-tuned on it: trains a full-rank
+/// adapter (rank = hidden size, on every linear module, so it can move each weight matrix
+/// anywhere) on `texts` and writes `out`, the base folder with that adapter merged into its
+/// weights and `name` as its `_name_or_path`. Embeddings and norms stay as they were.
+///
+/// Attribution on a random base model is attribution on a unigram model (a fine-tune can learn
+/// little more than word frequencies), where word order, and so a corruption that shuffles
+/// words, does not matter; a base model that has seen some of the language first is what a
+/// fine-tune is normally made on.
+pub fn pretrain_base(
+    model: &Llama,
+    model_dir: &Path,
+    seqs: &[Sequence],
+    cfg: &PretrainConfig,
+    name: &str,
+    out: &Path,
+) -> Result<TrainReport, TrainError> {
+    let hidden = model.config().hidden_size;
+    let train_cfg = TrainConfig {
+        lora: LoraConfig {
+            rank: hidden,
+            alpha: hidden as f64,
+            targets: openlora_server::ModuleKind::ALL.to_vec(),
+        },
+        lr: cfg.lr,
+        epochs: cfg.epochs,
+        batch_size: cfg.batch_size,
+        max_len: cfg.max_len,
+        seed: cfg.seed,
+        weight_decay: 0.0,
+    };
+    let (lora, report) = train_lora(model, seqs, &train_cfg, |_, _| Ok(()))?;
+    let (config_json, weights) =
+        lora.to_peft_bytes(None).map_err(|e| TrainError::Invalid(e.to_string()))?;
+    let spec = openlora_server::adapter::AdapterSpec {
+        model: model.config().clone(),
+        model_names: vec![],
+        max_rank: hidden,
+        modules: openlora_server::ModuleKind::ALL.to_vec(),
+    };
+    let (_, adapter) = openlora_server::adapter::parse_adapter(
+        &config_json,
+        &weights,
+        &spec,
+        Kind::Float,
+        tch::Device::Cpu,
+    )?;
+    openlora_server::make::merge_adapter_into_folder(model_dir, &adapter, name, out)
+        .map_err(|e| TrainError::Invalid(format!("writing the pre-trained model: {e}")))?;
+    Ok(report)
+}

@@ -7,17 +7,17 @@
 //! every machine. Nothing is downloaded: the default corpus is this repository's own prose.
 
 use crate::{
-    adapter::seeded_values,
+    adapter::{AdapterWeights, seeded_values},
     config::{LlamaConfig, ModelSize},
     lora::ModuleKind,
-    weights::{WeightError, to_safetensors_bytes},
+    weights::{WeightError, WeightMap, to_safetensors_bytes},
 };
 use rand::SeedableRng;
 use std::{
     collections::{BTreeMap, HashMap},
     path::{Path, PathBuf},
 };
-use tch::Tensor;
+use tch::{Device, Kind, Tensor};
 use tokenizers::{
     AddedToken, Tokenizer,
     models::{TrainerWrapper, bpe::BpeTrainerBuilder},
@@ -57,6 +57,67 @@ pub enum MakeError {
     /// Bad options.
     #[error("{0}")]
     Invalid(String),
+}
+
+/// Writes `out`, a copy of the model folder `base` whose linear weights have `adapter` merged in
+/// (`W + s·B·A`, what PEFT's `merge_and_unload` does) and whose `_name_or_path` is `name`: a new
+/// base model. The attribution benchmark uses it to give a random base model some language
+/// before fine-tuning on top (pre-training as a full-rank adapter, merged). The tokenizer files
+/// are copied as they are; the weights go into one `model.safetensors`.
+pub fn merge_adapter_into_folder(
+    base: &Path,
+    adapter: &AdapterWeights,
+    name: &str,
+    out: &Path,
+) -> Result<LlamaConfig, MakeError> {
+    let mut cfg = LlamaConfig::from_file(&base.join("config.json"))
+        .map_err(|e| MakeError::Invalid(format!("{}: {e}", base.display())))?;
+    let mut tensors = WeightMap::load(base, Kind::Float, Device::Cpu)?.into_named();
+    for (tensor_name, weight) in &mut tensors {
+        // `model.layers.{l}.{self_attn|mlp}.{module}.weight`
+        let Some(rest) = tensor_name.strip_prefix("model.layers.") else { continue };
+        let mut parts = rest.split('.');
+        let (Some(layer), Some(parent), Some(module), Some("weight"), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let (Ok(layer), Some(kind)) = (layer.parse::<usize>(), ModuleKind::from_name(module))
+        else {
+            continue;
+        };
+        if kind.parent() != parent {
+            continue;
+        }
+        if let Some(pair) = adapter.pair(layer, kind) {
+            let delta = pair.b.to_kind(Kind::Float).matmul(&pair.a.to_kind(Kind::Float));
+            if delta.size() != weight.size() {
+                return Err(MakeError::Invalid(format!(
+                    "the adapter's {tensor_name} delta is {:?}, the weight {:?}",
+                    delta.size(),
+                    weight.size()
+                )));
+            }
+            *weight = &*weight + delta;
+        }
+    }
+    std::fs::create_dir_all(out).map_err(|source| MakeError::Io { path: out.into(), source })?;
+    for file in ["tokenizer.json", "tokenizer_config.json"] {
+        let (from, to) = (base.join(file), out.join(file));
+        if from.exists() {
+            std::fs::copy(&from, &to).map_err(|source| MakeError::Io { path: to, source })?;
+        }
+    }
+    cfg.name_or_path = Some(name.to_owned());
+    let cfg_json =
+        serde_json::to_string_pretty(&cfg).map_err(|e| MakeError::Invalid(e.to_string()))?;
+    let path = out.join("config.json");
+    std::fs::write(&path, cfg_json).map_err(|source| MakeError::Io { path, source })?;
+    let meta = HashMap::from([("format".to_owned(), "pt".to_owned())]);
+    let path = out.join("model.safetensors");
+    std::fs::write(&path, to_safetensors_bytes(&tensors, Some(meta))?)
+        .map_err(|source| MakeError::Io { path, source })?;
+    Ok(cfg)
 }
 
 /// What `make-model` makes.
@@ -206,6 +267,56 @@ pub fn random_weights(cfg: &LlamaConfig, seed: u64) -> Vec<(String, Tensor)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The merged folder holds `W + s·B·A` for every targeted module and the base weights
+    /// elsewhere, under the new name, and loads as a model.
+    #[test]
+    fn merged_folder_holds_base_plus_delta() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("base");
+        let mut make = MakeModel::new(ModelSize::Tiny);
+        make.corpus = vec!["a small corpus for a small tokenizer, a small model".repeat(40)];
+        let cfg = make.write(&base).unwrap();
+        let adapter = crate::RandomAdapter {
+            rank: 4,
+            alpha: 8.0,
+            modules: vec![ModuleKind::Q, ModuleKind::Down],
+            base_model: None,
+            seed: 3,
+            b_std: 0.1,
+        };
+        let (config_json, weights) = adapter.to_bytes(&cfg).unwrap();
+        let spec = crate::adapter::AdapterSpec {
+            model: cfg.clone(),
+            model_names: vec![],
+            max_rank: 4,
+            modules: ModuleKind::ALL.to_vec(),
+        };
+        let (_, parsed) =
+            crate::adapter::parse_adapter(&config_json, &weights, &spec, Kind::Float, Device::Cpu)
+                .unwrap();
+        let out = dir.path().join("merged");
+        let merged_cfg = merge_adapter_into_folder(&base, &parsed, "tiny-merged", &out).unwrap();
+        assert_eq!(merged_cfg.name_or_path.as_deref(), Some("tiny-merged"));
+        let before: HashMap<_, _> = WeightMap::load(&base, Kind::Float, Device::Cpu)
+            .unwrap()
+            .into_named()
+            .into_iter()
+            .collect();
+        let after = WeightMap::load(&out, Kind::Float, Device::Cpu).unwrap().into_named();
+        assert_eq!(after.len(), before.len());
+        for (name, w) in &after {
+            let diff = (w - &before[name]).abs().max().double_value(&[]);
+            let targeted = name.contains("q_proj") || name.contains("down_proj");
+            assert_eq!(diff > 0.0, targeted, "{name}: max change {diff}");
+        }
+        let pair = parsed.pair(1, ModuleKind::Q).unwrap();
+        let name = "model.layers.1.self_attn.q_proj.weight";
+        let w = &after.iter().find(|(n, _)| n == name).unwrap().1;
+        let expected = &before[name] + pair.b.matmul(&pair.a);
+        assert!(w.allclose(&expected, 1e-6, 1e-6, false));
+        crate::model::Llama::load(&out, &merged_cfg, None, Kind::Float, Device::Cpu).unwrap();
+    }
 
     #[test]
     fn tokenizer_is_deterministic_and_round_trips() {

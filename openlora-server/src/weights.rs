@@ -211,6 +211,13 @@ impl WeightMap {
     pub fn contains(&self, name: &str) -> bool {
         self.tensors.contains_key(name)
     }
+
+    /// The tensors not yet taken, in name order.
+    pub fn into_named(self) -> Vec<(String, Tensor)> {
+        let mut named: Vec<_> = self.tensors.into_iter().collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        named
+    }
 }
 
 /// Serialises named f32 tensors (moved to the CPU) to safetensors bytes.

@@ -113,3 +113,41 @@ fn train_serve_index_and_attribute_a_verbatim_quote() {
     assert!(matches!(stranger.load_factors("ekfac"), Err(AnalyzerError::Fingerprint { .. })));
     assert!(matches!(stranger.open_index("main", true), Err(AnalyzerError::Fingerprint { .. })));
 }
+
+/// Pre-training a base model: the merged folder is a new base model (its own name, loadable by
+/// the server's code) on which the pre-training texts cost fewer nats than on the random one.
+#[test]
+fn pretrained_base_model_has_learned_its_texts() {
+    use attribution_engine::train::{PretrainConfig, evaluate, pretrain_base};
+    tch::set_num_threads(1);
+    let tmp = tempfile::tempdir().unwrap();
+    let model_dir = tmp.path().join("model");
+    let (model, cfg) = tiny_model(&model_dir);
+    let tokenizer = tokenizers::Tokenizer::from_file(model_dir.join("tokenizer.json")).unwrap();
+    let seqs: Vec<_> =
+        examples(8).iter().map(|e| training_sequence(&tokenizer, &e.text, 32).unwrap()).collect();
+    let out = tmp.path().join("pretrained");
+    let pre = PretrainConfig { epochs: 3, lr: 1e-2, batch_size: 8, max_len: 32, seed: 1 };
+    let report = pretrain_base(&model, &model_dir, &seqs, &pre, "tiny-pretrained", &out).unwrap();
+    assert_eq!(report.epoch_losses.len(), 3);
+    let merged_cfg = openlora_server::LlamaConfig::from_file(&out.join("config.json")).unwrap();
+    assert_eq!(merged_cfg.name_or_path.as_deref(), Some("tiny-pretrained"));
+    assert_eq!(merged_cfg.hidden_size, cfg.hidden_size);
+    let merged = openlora_server::model::Llama::load(
+        &out,
+        &merged_cfg,
+        None,
+        tch::Kind::Float,
+        tch::Device::Cpu,
+    )
+    .unwrap();
+    // A zero adapter (B = 0 at init) leaves each model as it is.
+    let plain = TrainableLora::init(
+        &cfg,
+        LoraConfig { rank: 2, alpha: 2.0, targets: ModuleKind::ALL.to_vec() },
+        0,
+    );
+    let before: f64 = evaluate(&model, &plain, &seqs, 8).unwrap().iter().sum();
+    let after: f64 = evaluate(&merged, &plain, &seqs, 8).unwrap().iter().sum();
+    assert!(after < 0.9 * before, "pre-training lowered the loss: {before} -> {after}");
+}
