@@ -3,21 +3,26 @@
 //! contributor per play or poem, four Datanets (comedies, tragedies, histories, poems).
 //!
 //! 1. A small base model made by openlora-server's `make` (BPE tokenizer trained on the corpus,
-//!    seeded random weights), and a LoRA adapter fine-tuned on every contributor's examples.
+//!    seeded random weights), pre-trained on eight works held out of the Datanets
+//!    (`--pretrain-epochs`, 0 for the random model; cached in the output folder), and a LoRA
+//!    adapter fine-tuned on it with every contributor's examples.
 //! 2. Influence of every training example on held-out passages of every play (the queries),
 //!    with EK-FAC, K-FAC, DataInf, the gradient dot product and BM25, summed per contributor.
 //! 3. `--retrains` adapters fine-tuned from the same start on random halves of the
 //!    contributors; the linear datamodeling score (LDS) is the Spearman correlation, per query,
 //!    between the predicted and the measured query losses across these retrains, averaged.
-//! 4. The planted test: one contributor's examples are corrupted (their words shuffled), the
+//! 4. The planted test: one contributor's examples are corrupted (three ways: the commonest
+//!    words relabelled, the word order shuffled, the letters of each word shuffled), the
 //!    adapter is trained again, and the share of the corrupted examples among the 10% of
-//!    examples with the most negative influence on the queries is reported per method.
+//!    examples with the most negative influence on the queries is reported per method, with
+//!    the corrupted examples' median rank.
 //! 5. A verbatim quote of each sampled contributor's training text, attributed.
 //!
 //! ```text
 //! cargo bench -p attribution-engine --bench quality -- [--corpus DIR] [--retrains 32]
 //!     [--per-play 24] [--queries-per-play 2] [--max-len 64] [--epochs 3] [--rank 8]
 //!     [--projection-dim 1024] [--workers 2] [--unit contributors|examples] [--out DIR]
+//!     [--pretrain-epochs 6] [--no-planted]
 //! ```
 
 use alloy_primitives::{Address, keccak256};
@@ -26,7 +31,7 @@ use attribution_engine::{
     data::{Example, Sequence, query_sequence, training_sequence},
     eval::{Bm25, lds},
     projection::{ProjectionSpec, Projector},
-    train::{evaluate, train_lora},
+    train::{PretrainConfig, evaluate, pretrain_base, train_lora},
 };
 use openlora_server::{LlamaConfig, MakeModel, ModelSize, ModuleKind, model::Llama};
 use rand::{Rng, SeedableRng, seq::SliceRandom};
@@ -56,6 +61,7 @@ struct Opts {
     seed: u64,
     unit_examples: bool,
     planted: bool,
+    pretrain_epochs: usize,
 }
 
 fn workspace_root() -> PathBuf {
@@ -79,6 +85,7 @@ fn parse() -> Result<Opts, Error> {
         seed: 0,
         unit_examples: false,
         planted: true,
+        pretrain_epochs: 6,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -106,6 +113,7 @@ fn parse() -> Result<Opts, Error> {
             "--seed" => o.seed = val()?.parse()?,
             "--unit" => o.unit_examples = val()? == "examples",
             "--no-planted" => o.planted = false,
+            "--pretrain-epochs" => o.pretrain_epochs = val()?.parse()?,
             other => return Err(format!("unknown option {other}").into()),
         }
     }
@@ -156,6 +164,19 @@ fn datanet_of(stem: &str) -> &'static str {
         "comedies"
     }
 }
+
+/// Works held out of the Datanets: the base model is pre-trained on them (a mix of genres), so
+/// that it knows some Elizabethan English, but nothing of any contributor's text.
+const PRETRAINING_WORKS: [&str; 8] = [
+    "alls_well_that_ends_well",
+    "cymbeline",
+    "henry_vi_part_1",
+    "henry_viii",
+    "pericles",
+    "timon_of_athens",
+    "troilus_and_cressida",
+    "two_gentlemen_of_verona",
+];
 
 fn contributor_of(stem: &str) -> Address {
     Address::from_slice(&keccak256(format!("contributor:{stem}"))[12..])
@@ -215,6 +236,22 @@ fn passages(tok: &tokenizers::Tokenizer, text: &str, max_len: usize) -> Vec<Stri
         cur_len += n;
     }
     out
+}
+
+/// Each word's letters in a random order (punctuation stays where it is): garbled text, as a
+/// broken OCR or a spammer's output, with the words' lengths and the lines kept.
+fn shuffle_letters(text: &str, rng: &mut rand_chacha::ChaCha8Rng) -> String {
+    text.split(' ')
+        .map(|word| {
+            let mut letters: Vec<char> = word.chars().filter(|c| c.is_alphabetic()).collect();
+            letters.shuffle(rng);
+            let mut shuffled = letters.into_iter();
+            word.chars()
+                .map(|c| if c.is_alphabetic() { shuffled.next().unwrap_or(c) } else { c })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn shuffle_words(text: &str, rng: &mut rand_chacha::ChaCha8Rng) -> String {
@@ -389,6 +426,59 @@ fn main() -> Result<(), Error> {
     };
     let tok = tokenizers::Tokenizer::from_file(model_dir.join("tokenizer.json"))
         .map_err(|e| e.to_string())?;
+    let (pretraining, works): (Vec<Work>, Vec<Work>) =
+        works.into_iter().partition(|w| PRETRAINING_WORKS.contains(&w.stem.as_str()));
+    // The base model the Datanets' adapters are fine-tuned on: the random one pre-trained on the
+    // held-out works (cached by its settings).
+    let (model_dir, cfg) = if o.pretrain_epochs == 0 {
+        (model_dir, cfg)
+    } else {
+        let dir = o.out.join(format!(
+            "model-{}-pretrained-e{}-len{}-seed{}",
+            o.size.name(),
+            o.pretrain_epochs,
+            o.max_len,
+            o.seed
+        ));
+        if !dir.join("config.json").exists() {
+            let t = Instant::now();
+            let seqs: Vec<Sequence> = pretraining
+                .iter()
+                .flat_map(|w| passages(&tok, &w.text, o.max_len))
+                .map(|p| training_sequence(&tok, &p, o.max_len))
+                .collect::<Result<_, _>>()?;
+            let random = load_model(&model_dir, &cfg)?;
+            let name = format!("{}-pretrained", cfg.name_or_path.clone().unwrap_or_default());
+            let report = pretrain_base(
+                &random,
+                &model_dir,
+                &seqs,
+                &PretrainConfig {
+                    epochs: o.pretrain_epochs,
+                    lr: 3e-3,
+                    batch_size: 16,
+                    max_len: o.max_len,
+                    seed: o.seed,
+                },
+                &name,
+                &dir,
+            )?;
+            println!(
+                "pre-training on {} held-out works ({} sequences, {} tokens): {:.1} s, loss by epoch {:?}",
+                pretraining.len(),
+                seqs.len(),
+                report.tokens / o.pretrain_epochs.max(1),
+                t.elapsed().as_secs_f64(),
+                report
+                    .epoch_losses
+                    .iter()
+                    .map(|l| (l * 1000.0).round() / 1000.0)
+                    .collect::<Vec<_>>()
+            );
+        }
+        let cfg = LlamaConfig::from_file(&dir.join("config.json"))?;
+        (dir, cfg)
+    };
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed);
     let mut examples = Vec::new();
     let mut query_texts = Vec::new();
@@ -586,59 +676,102 @@ fn main() -> Result<(), Error> {
     // Planted corruption.
     if o.planted {
         let victim = setup.contributors.iter().position(|(s, _)| s == "hamlet").unwrap_or(0);
-        let mut prng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed ^ 0xbad);
         let corrupted: Vec<bool> = setup.unit_of.iter().map(|u| *u == victim).collect();
-        let bad_examples: Vec<Example> = setup
-            .examples
-            .iter()
-            .zip(&corrupted)
-            .map(|(e, bad)| {
-                if *bad {
-                    Example::new(
-                        shuffle_words(&e.text, &mut prng),
-                        e.contributor,
-                        e.datanet.clone(),
-                    )
-                } else {
-                    e.clone()
-                }
-            })
-            .collect();
-        let bad_train: Vec<Sequence> = bad_examples
-            .iter()
-            .map(|e| training_sequence(&tok, &e.text, o.max_len))
-            .collect::<Result<_, _>>()?;
-        let (bad_lora, _) = train_lora(&model, &bad_train, &setup.train_cfg, |_, _| Ok(()))?;
-        let bad_methods = all_scores(
-            &model,
-            &bad_lora,
-            &setup,
-            &bad_train,
-            &bad_examples,
-            &o.out.join("analysis-planted"),
-            o.projection_dim,
-        )?;
-        let n_bad = corrupted.iter().filter(|b| **b).count();
-        let top = setup.examples.len() / 10;
-        println!(
-            "\nplanted corruption: {}'s {} examples word-shuffled; share of them among the {} most negative examples (10%), influence summed over the {} queries:",
-            setup.contributors[victim].0,
-            n_bad,
-            top,
-            setup.queries.len()
-        );
-        for m in &bad_methods {
-            let total: Vec<f64> =
-                (0..bad_examples.len()).map(|i| m.scores.iter().map(|r| r[i]).sum()).collect();
-            let mut order: Vec<usize> = (0..total.len()).collect();
-            order.sort_by(|&a, &b| total[a].total_cmp(&total[b]));
-            let found = order[..top].iter().filter(|&&i| corrupted[i]).count();
+        // Mislabelled, the language-model analogue of flipped class labels: the 20 commonest
+        // words, each replaced by the next one in a fixed cycle, so that the corrupted examples
+        // teach wrong next tokens in the very contexts the clean ones teach right ones.
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for e in &setup.examples {
+            for w in e.text.split_whitespace() {
+                *counts.entry(w).or_default() += 1;
+            }
+        }
+        let mut common: Vec<(&str, usize)> = counts.into_iter().collect();
+        common.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let cycle: Vec<String> = common.iter().take(20).map(|(w, _)| (*w).to_owned()).collect();
+        let relabel = |text: &str, _: &mut rand_chacha::ChaCha8Rng| -> String {
+            text.split(' ')
+                .map(|w| match cycle.iter().position(|c| c == w) {
+                    Some(i) => cycle[(i + 1) % cycle.len()].clone(),
+                    None => w.to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        type Corrupt<'a> = &'a dyn Fn(&str, &mut rand_chacha::ChaCha8Rng) -> String;
+        let corruptions: [(&str, Corrupt<'_>); 3] = [
+            ("mislabelled: the 20 commonest words cycled", &relabel),
+            ("word order shuffled", &shuffle_words),
+            ("letters shuffled within each word", &shuffle_letters),
+        ];
+        for (what, corrupt) in corruptions {
+            let mut prng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed ^ 0xbad);
+            let bad_examples: Vec<Example> = setup
+                .examples
+                .iter()
+                .zip(&corrupted)
+                .map(|(e, bad)| {
+                    if *bad {
+                        Example::new(corrupt(&e.text, &mut prng), e.contributor, e.datanet.clone())
+                    } else {
+                        e.clone()
+                    }
+                })
+                .collect();
+            let bad_train: Vec<Sequence> = bad_examples
+                .iter()
+                .map(|e| training_sequence(&tok, &e.text, o.max_len))
+                .collect::<Result<_, _>>()?;
+            let (bad_lora, _) = train_lora(&model, &bad_train, &setup.train_cfg, |_, _| Ok(()))?;
+            let bad_methods = all_scores(
+                &model,
+                &bad_lora,
+                &setup,
+                &bad_train,
+                &bad_examples,
+                &o.out.join("analysis-planted"),
+                o.projection_dim,
+            )?;
+            let n_bad = corrupted.iter().filter(|b| **b).count();
+            let top = setup.examples.len() / 10;
             println!(
-                "  {:16} recall {:.2} ({found}/{n_bad}), precision {:.2}",
-                m.name,
-                found as f64 / n_bad as f64,
-                found as f64 / top as f64
+                "\nplanted corruption ({what}): {}'s {} examples; share of them among the {} most negative examples (10%), influence summed over the {} queries:",
+                setup.contributors[victim].0,
+                n_bad,
+                top,
+                setup.queries.len()
             );
+            for m in &bad_methods {
+                let total: Vec<f64> =
+                    (0..bad_examples.len()).map(|i| m.scores.iter().map(|r| r[i]).sum()).collect();
+                let mut order: Vec<usize> = (0..total.len()).collect();
+                order.sort_by(|&a, &b| total[a].total_cmp(&total[b]));
+                let found = order[..top].iter().filter(|&&i| corrupted[i]).count();
+                // Where the corrupted examples sit (0 % most negative, 100 % most positive),
+                // and their influence's size against the clean examples'.
+                let mut ranks: Vec<f64> = order
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, i)| corrupted[**i])
+                    .map(|(r, _)| 100.0 * r as f64 / (order.len() - 1).max(1) as f64)
+                    .collect();
+                ranks.sort_by(f64::total_cmp);
+                let mean_abs = |bad: bool| {
+                    let v: Vec<f64> = (0..total.len())
+                        .filter(|i| corrupted[*i] == bad)
+                        .map(|i| total[i].abs())
+                        .collect();
+                    v.iter().sum::<f64>() / v.len().max(1) as f64
+                };
+                println!(
+                    "  {:16} recall {:.2} ({found}/{n_bad}), precision {:.2}; median rank of the corrupted {:.0} %, mean |influence| corrupted/clean {:.2}",
+                    m.name,
+                    found as f64 / n_bad as f64,
+                    found as f64 / top as f64,
+                    ranks[ranks.len() / 2],
+                    mean_abs(true) / mean_abs(false).max(f64::MIN_POSITIVE)
+                );
+            }
         }
     }
     println!("\ntotal: {:.0} s", total.elapsed().as_secs_f64());
