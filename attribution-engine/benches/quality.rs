@@ -482,7 +482,6 @@ fn main() -> Result<(), Error> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed);
     let mut examples = Vec::new();
     let mut query_texts = Vec::new();
-    let mut query_owner = Vec::new();
     let mut contributors = Vec::new();
     for w in &works {
         let mut ps = passages(&tok, &w.text, o.max_len);
@@ -498,7 +497,6 @@ fn main() -> Result<(), Error> {
             let (p, rest) =
                 (words[0].to_owned() + "\n", words.get(1).copied().unwrap_or("").to_owned());
             query_texts.push((p, rest));
-            query_owner.push(c);
         }
         for p in ps.into_iter().take(o.per_play) {
             examples.push(Example::new(p, contributors[c].1, datanet_of(&w.stem)));
@@ -615,7 +613,6 @@ fn main() -> Result<(), Error> {
         "\nLDS (Spearman, mean over {} held-out queries; higher is better):",
         setup.queries.len()
     );
-    let mut lds_by = BTreeMap::new();
     for m in &methods {
         let unit_scores = per_unit(&m.scores, &unit_of, units);
         let (mean, per_q) = lds(&unit_scores, &subsets, &losses);
@@ -632,7 +629,6 @@ fn main() -> Result<(), Error> {
             sd,
             sd / (per_q.len() as f64).sqrt()
         );
-        lds_by.insert(m.name, mean);
     }
 
     // Verbatim quotes: the contributor whose text is quoted comes first.
@@ -775,6 +771,5 @@ fn main() -> Result<(), Error> {
         }
     }
     println!("\ntotal: {:.0} s", total.elapsed().as_secs_f64());
-    let _ = lds_by;
     Ok(())
 }

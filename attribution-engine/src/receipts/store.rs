@@ -10,12 +10,8 @@ use super::{ContributorShare, Receipt, ReceiptError, ReceiptResult};
 use crate::attribution::Attribution;
 use alloy_primitives::{Address, B256, Bytes, U256};
 use serde::{Serialize, de::DeserializeOwned};
-use sqlx::{
-    AnyPool, Row,
-    any::{AnyPoolOptions, AnyRow},
-    migrate::Migrator,
-};
-use std::{str::FromStr, time::Duration};
+use sqlx::{AnyPool, Row, any::AnyRow, migrate::Migrator};
+use std::str::FromStr;
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("src/receipts/migrations/sqlite");
 static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("src/receipts/migrations/postgres");
@@ -200,42 +196,13 @@ impl ReceiptStore {
     /// Opens (creating if needed) the store and applies the migrations. `url` is a file path,
     /// a `sqlite:` URL or a `postgres://` URL.
     pub async fn open(url: &str) -> ReceiptResult<Self> {
-        let url = url.trim();
-        let (url, postgres, memory) =
-            if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-                (url.to_owned(), true, false)
-            } else if let Some(rest) = url.strip_prefix("sqlite:") {
-                let memory = rest.contains(":memory:") || rest.contains("mode=memory");
-                (url.to_owned(), false, memory)
-            } else if url.is_empty() || url.contains("://") || url.contains('?') {
-                return Err(ReceiptError::UnsupportedUrl(url.to_owned()));
-            } else {
-                (format!("sqlite://{url}?mode=rwc"), false, false)
-            };
-        sqlx::any::install_default_drivers();
-        let pool = AnyPoolOptions::new()
-            .max_connections(if memory { 1 } else { 4 })
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if !postgres {
-                        sqlx::raw_sql(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                             PRAGMA busy_timeout = 10000;",
-                        )
-                        .execute(&mut *conn)
-                        .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&url)
-            .await?;
-        if postgres {
-            POSTGRES_MIGRATOR.run(&pool).await?;
-        } else {
-            SQLITE_MIGRATOR.run(&pool).await?;
-        }
+        use openlora_server::ledger::{Backend, LedgerError, open_pool};
+        let (pool, backend, _) =
+            open_pool(url, &SQLITE_MIGRATOR, &POSTGRES_MIGRATOR).await.map_err(|e| match e {
+                LedgerError::UnsupportedUrl(url) => ReceiptError::UnsupportedUrl(url),
+                other => ReceiptError::Ledger(other),
+            })?;
+        let postgres = backend == Backend::Postgres;
         Ok(Self { pool, postgres })
     }
 

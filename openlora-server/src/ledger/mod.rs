@@ -65,10 +65,10 @@ pub type LedgerResult<T> = Result<T, LedgerError>;
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     /// The URL names no database this build supports.
-    #[error("unsupported ledger URL {0:?}: give a file path, a sqlite: URL or a postgres:// URL")]
+    #[error("unsupported database URL {0:?}: give a file path, a sqlite: URL or a postgres:// URL")]
     UnsupportedUrl(String),
     /// Connecting failed.
-    #[error("cannot open the ledger at {url}: {source}")]
+    #[error("cannot open the database at {url}: {source}")]
     Connect {
         /// The URL, password removed.
         url: String,
@@ -177,38 +177,8 @@ impl Ledger {
     /// `url` is a file path (SQLite, created if missing), a `sqlite:` URL (`sqlite::memory:`,
     /// `sqlite:///abs/path.db?mode=rwc`, ...), or a `postgres://user:pass@host/db` URL.
     pub async fn open(url: &str) -> LedgerResult<Self> {
-        let (url, backend, memory) = normalize_url(url)?;
-        sqlx::any::install_default_drivers();
-        let max = match (backend, memory) {
-            // Every connection to `sqlite::memory:` is a database of its own.
-            (Backend::Sqlite, true) => 1,
-            (Backend::Sqlite, false) => 4,
-            (Backend::Postgres, _) => 8,
-        };
-        let pool = AnyPoolOptions::new()
-            .max_connections(max)
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        sqlx::raw_sql(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                             PRAGMA foreign_keys = ON;",
-                        )
-                        .execute(&mut *conn)
-                        .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&url)
-            .await
-            .map_err(|source| LedgerError::Connect { url: redact(&url), source })?;
-        match backend {
-            Backend::Sqlite => SQLITE_MIGRATOR.run(&pool).await?,
-            Backend::Postgres => POSTGRES_MIGRATOR.run(&pool).await?,
-        }
-        tracing::info!(url = %redact(&url), ?backend, "usage ledger open");
+        let (pool, backend, url) = open_pool(url, &SQLITE_MIGRATOR, &POSTGRES_MIGRATOR).await?;
+        tracing::info!(%url, ?backend, "usage ledger open");
         Ok(Self { pool, backend })
     }
 
@@ -580,6 +550,50 @@ pub fn now_ms() -> i64 {
 }
 
 /// Splits a ledger URL into the URL sqlx gets, its backend, and whether it is in memory.
+/// Opens a pool over the database `url` names (a file path, a `sqlite:` URL or a
+/// `postgres://` URL; see [`Ledger::open`]) and applies the migrations of its backend: the
+/// one way this project's sqlx stores (this ledger, the attribution engine's receipt store)
+/// connect. SQLite connections run in WAL mode with full fsync, foreign keys on and a 10 s
+/// busy timeout. Returns the pool, the backend and the URL with its password removed.
+pub async fn open_pool(
+    url: &str,
+    sqlite: &Migrator,
+    postgres: &Migrator,
+) -> LedgerResult<(AnyPool, Backend, String)> {
+    let (url, backend, memory) = normalize_url(url)?;
+    sqlx::any::install_default_drivers();
+    let max = match (backend, memory) {
+        // Every connection to `sqlite::memory:` is a database of its own.
+        (Backend::Sqlite, true) => 1,
+        (Backend::Sqlite, false) => 4,
+        (Backend::Postgres, _) => 8,
+    };
+    let pool = AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    sqlx::raw_sql(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                    )
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(&url)
+        .await
+        .map_err(|source| LedgerError::Connect { url: redact(&url), source })?;
+    match backend {
+        Backend::Sqlite => sqlite.run(&pool).await?,
+        Backend::Postgres => postgres.run(&pool).await?,
+    }
+    Ok((pool, backend, redact(&url)))
+}
+
 fn normalize_url(url: &str) -> LedgerResult<(String, Backend, bool)> {
     let url = url.trim();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
