@@ -27,10 +27,11 @@
 
 use alloy_primitives::{Address, keccak256};
 use attribution_engine::{
-    Analyzer, FactorArgs, Factors, LoraConfig, Strategy, TrainConfig, TrainableLora,
+    Analyzer, FactorArgs, Factors, IndexArgs, LoraConfig, Strategy, TrainConfig, TrainableLora,
     data::{Example, Sequence, query_sequence, training_sequence},
     eval::{Bm25, lds},
-    projection::{ProjectionSpec, Projector},
+    index::GroupKey,
+    projection::Projector,
     train::{PretrainConfig, evaluate, pretrain_base, train_lora},
 };
 use openlora_server::{LlamaConfig, MakeModel, ModelSize, ModuleKind, model::Llama};
@@ -353,6 +354,9 @@ struct MethodScores {
     name: &'static str,
     /// `[Q, N]` per example.
     scores: Vec<Vec<f64>>,
+    /// `[Q, contributors]` where the method scores contributors otherwise than by summing its
+    /// per-example scores (the index's exact group sums).
+    contributor_scores: Option<Vec<Vec<f64>>>,
 }
 
 /// Every method's per-example scores for `queries` under `lora`.
@@ -368,43 +372,85 @@ fn all_scores(
     let analyzer =
         Analyzer::new(out, model, lora, alloy_primitives::B256::ZERO).with_overwrite(true);
     let mut methods = Vec::new();
-    let spec =
-        ProjectionSpec::new(1, lora.blocks().iter().map(|b| b.numel()).collect(), projection_dim);
-    let projector = Projector::new(spec);
-    for (name, strategy, projected) in [
-        ("ekfac", Strategy::Ekfac, false),
-        ("ekfac-projected", Strategy::Ekfac, true),
-        ("kfac", Strategy::Kfac, false),
-        ("datainf", Strategy::Datainf, false),
-        ("grad-dot", Strategy::Identity, false),
+    let fit = |strategy| {
+        Factors::fit(
+            model,
+            lora,
+            train,
+            &FactorArgs { strategy, damping_factor: 0.1, batch_size: 32 },
+            |_| {},
+        )
+    };
+    let t = Instant::now();
+    let ekfac = fit(Strategy::Ekfac)?;
+    eprintln!("  ekfac factors: {:.1} s", t.elapsed().as_secs_f64());
+    for (name, strategy) in [
+        ("ekfac", Strategy::Ekfac),
+        ("kfac", Strategy::Kfac),
+        ("datainf", Strategy::Datainf),
+        ("grad-dot", Strategy::Identity),
     ] {
         let t = Instant::now();
-        let factors = if strategy == Strategy::Identity {
-            Factors::identity(lora, train.len())
-        } else {
-            Factors::fit(
-                model,
-                lora,
-                train,
-                &FactorArgs { strategy, damping_factor: 0.1, batch_size: 32 },
-                |_| {},
-            )?
+        let factors = match strategy {
+            Strategy::Ekfac => None,
+            Strategy::Identity => Some(Factors::identity(lora, train.len())),
+            _ => Some(fit(strategy)?),
         };
         let scores = analyzer.compute_pairwise_scores(
             None,
-            &factors,
+            factors.as_ref().unwrap_or(&ekfac),
             &setup.queries,
             train,
-            projected.then_some(&projector),
+            None,
             32,
         )?;
         eprintln!("  {name}: {:.1} s", t.elapsed().as_secs_f64());
-        methods.push(MethodScores { name, scores: to_rows(&scores)? });
+        methods.push(MethodScores { name, scores: to_rows(&scores)?, contributor_scores: None });
     }
+
+    // The index as `build-index` writes and `attribute` reads it: EK-FAC rows projected to
+    // `projection_dim` coordinates, and each contributor's exact sum beside them.
+    let t = Instant::now();
+    let keys: Vec<GroupKey> = examples.iter().map(Example::group_key).collect();
+    let args = IndexArgs { projection_dim, ..IndexArgs::default() };
+    let index = analyzer.build_index(
+        "bench",
+        "ekfac",
+        &ekfac,
+        train,
+        Some(&keys),
+        alloy_primitives::B256::ZERO,
+        &args,
+    )?;
+    let projector = Projector::new(index.header().params.projection.clone());
+    let groups = index.groups().ok_or("the index keeps no group sums")?;
+    let unit_of_group: Vec<usize> = groups
+        .iter()
+        .map(|g| setup.contributors.iter().position(|c| c.1 == g.contributor).unwrap_or(0))
+        .collect();
+    let (mut rows, mut contributor_rows) = (Vec::new(), Vec::new());
+    for q in &setup.queries {
+        let grad = analyzer.query_rows(q, &projector)?;
+        rows.push(index.scores(&grad.projected)?.into_iter().map(f64::from).collect());
+        let by_group = index.group_scores(&grad.full)?.ok_or("no group scores")?;
+        let mut by_unit = vec![0.0; setup.contributors.len()];
+        for (s, u) in by_group.iter().zip(&unit_of_group) {
+            by_unit[*u] += f64::from(*s);
+        }
+        contributor_rows.push(by_unit);
+    }
+    eprintln!("  ekfac-index (built and queried): {:.1} s", t.elapsed().as_secs_f64());
+    methods.push(MethodScores {
+        name: "ekfac-index",
+        scores: rows,
+        contributor_scores: Some(contributor_rows),
+    });
+
     let bm25 = Bm25::new(&examples.iter().map(|e| e.text.as_str()).collect::<Vec<_>>());
     methods.push(MethodScores {
         name: "bm25",
         scores: setup.query_texts.iter().map(|(p, c)| bm25.scores(&format!("{p}{c}"))).collect(),
+        contributor_scores: None,
     });
     Ok(methods)
 }
@@ -614,21 +660,29 @@ fn main() -> Result<(), Error> {
         setup.queries.len()
     );
     for m in &methods {
-        let unit_scores = per_unit(&m.scores, &unit_of, units);
-        let (mean, per_q) = lds(&unit_scores, &subsets, &losses);
-        let mut sorted = per_q.clone();
-        sorted.sort_by(f64::total_cmp);
-        let sd = (per_q.iter().map(|v| (v - mean).powi(2)).sum::<f64>()
-            / per_q.len().max(1) as f64)
-            .sqrt();
-        println!(
-            "  {:16} {:.3}  (median {:.3}, sd {:.3}, stderr {:.3})",
-            m.name,
-            mean,
-            sorted[sorted.len() / 2],
-            sd,
-            sd / (per_q.len() as f64).sqrt()
-        );
+        let summed = per_unit(&m.scores, &unit_of, units);
+        let report = |name: &str, unit_scores: &[Vec<f64>]| {
+            let (mean, per_q) = lds(unit_scores, &subsets, &losses);
+            let mut sorted = per_q.clone();
+            sorted.sort_by(f64::total_cmp);
+            let sd = (per_q.iter().map(|v| (v - mean).powi(2)).sum::<f64>()
+                / per_q.len().max(1) as f64)
+                .sqrt();
+            println!(
+                "  {name:28} {:.3}  (median {:.3}, sd {:.3}, stderr {:.3})",
+                mean,
+                sorted[sorted.len() / 2],
+                sd,
+                sd / (per_q.len() as f64).sqrt()
+            );
+        };
+        match (&m.contributor_scores, o.unit_examples) {
+            (Some(exact), false) => {
+                report(&format!("{} (served totals)", m.name), exact);
+                report(&format!("{} (rows summed)", m.name), &summed);
+            }
+            _ => report(m.name, &summed),
+        }
     }
 
     // Verbatim quotes: the contributor whose text is quoted comes first.

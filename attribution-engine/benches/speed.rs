@@ -2,16 +2,18 @@
 //! scanning thread):
 //!
 //! - query latency against 10,000 and 100,000 indexed examples: the scan of the memory-mapped
-//!   f16 index plus the aggregation into per-contributor and per-Datanet basis points (median
-//!   and 90th percentile over warm queries), index bytes per example, open time with every
-//!   shard hash checked;
+//!   f16 index, the scan of the exact per-(contributor, Datanet) sums at the adapter's full
+//!   width (`--full-dim`, `--contributors`), and the aggregation into per-contributor and
+//!   per-Datanet basis points (median and 90th percentile over warm queries), index bytes per
+//!   example, open time with every shard hash checked;
 //! - index build throughput from real gradients: a base model made by openlora-server's
 //!   `make`, a LoRA adapter on all seven modules, EK-FAC factors, then per-example gradients,
 //!   preconditioning, projection and f16 shards (examples/s), and the query gradient's cost.
 //!
 //! ```text
 //! cargo bench -p attribution-engine --bench speed -- [--dim 1024] [--sizes 10000,100000]
-//!     [--queries 30] [--build-examples 1024] [--size tiny|small] [--out DIR]
+//!     [--full-dim 16384] [--contributors 251] [--queries 30] [--build-examples 1024]
+//!     [--size tiny|small] [--out DIR]
 //! ```
 
 use alloy_primitives::{Address, B256};
@@ -19,7 +21,7 @@ use attribution_engine::{
     Analyzer, FactorArgs, IndexArgs, LoraConfig, Strategy, TrainableLora,
     attribution::aggregate,
     data::{Example, Sequence, query_sequence, training_sequence},
-    index::{GradientIndex, IndexParams, IndexWriter},
+    index::{GradientIndex, GroupKey, IndexParams, IndexWriter},
     projection::{ProjectionSpec, Projector},
 };
 use openlora_server::{MakeModel, ModelSize, ModuleKind, model::Llama};
@@ -36,6 +38,9 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
 
 fn main() -> Result<(), Error> {
     let mut dim = 1024usize;
+    // The tiny model's adapter in the build part below: r = 8 on 7 modules × 2 layers.
+    let mut full_dim = 16_384usize;
+    let mut contributors = 251usize;
     let mut sizes = vec![10_000usize, 100_000];
     let mut queries = 30usize;
     let mut build_examples = 1024usize;
@@ -48,6 +53,8 @@ fn main() -> Result<(), Error> {
         match a.as_str() {
             "--bench" => {}
             "--dim" => dim = val()?.parse()?,
+            "--full-dim" => full_dim = val()?.parse()?,
+            "--contributors" => contributors = val()?.parse::<usize>()?.max(1),
             "--sizes" => sizes = val()?.split(',').map(str::parse).collect::<Result<_, _>>()?,
             "--queries" => queries = val()?.parse()?,
             "--build-examples" => build_examples = val()?.parse()?,
@@ -60,20 +67,37 @@ fn main() -> Result<(), Error> {
     std::fs::create_dir_all(&out)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
 
-    println!("## query latency (one core), rows of {dim} coordinates");
+    println!(
+        "## query latency (one core), rows of {dim} coordinates, exact sums of {contributors} \
+         contributors at {full_dim}"
+    );
+    // Contributor `c` gives to Datanet `c % 7`: one group per contributor.
+    let example = |i: usize| Example {
+        hash: B256::from(alloy_primitives::U256::from(i)),
+        contributor: Address::with_last_byte((i % contributors) as u8),
+        datanet: format!("d{}", (i % contributors) % 7),
+        text: String::new(),
+    };
     for &n in &sizes {
         let dir = out.join(format!("index-{n}"));
         let params = IndexParams {
             strategy: Strategy::Ekfac,
             factors: "synthetic".into(),
-            projection: ProjectionSpec::new(0, vec![dim], 0),
+            projection: ProjectionSpec::new(0, vec![full_dim], dim),
             blocks: vec![],
             datainf_damping: vec![],
             fingerprint: B256::repeat_byte(1),
             manifest_root: B256::repeat_byte(2),
             shard_rows: 65_536,
         };
-        let mut w = IndexWriter::create(&dir, params, true)?;
+        let mut w = IndexWriter::create(&dir, params, true)?.with_groups(full_dim);
+        // The group table's size, not how many rows were summed into it, is what a query
+        // scans: one full-width row per group is enough to build it.
+        let keys: Vec<GroupKey> =
+            (0..contributors.min(n)).map(|i| example(i).group_key()).collect();
+        let full: Vec<f32> =
+            (0..keys.len() * full_dim).map(|_| rng.random::<f32>() - 0.5).collect();
+        w.add_to_groups(&keys, &full)?;
         let chunk_rows = 1000;
         let mut chunk = vec![0f32; chunk_rows * dim];
         let t = Instant::now();
@@ -91,22 +115,18 @@ fn main() -> Result<(), Error> {
         let t = Instant::now();
         let index = GradientIndex::open(&dir, true)?;
         let open_s = t.elapsed().as_secs_f64();
-        let examples: Vec<Example> = (0..n)
-            .map(|i| Example {
-                hash: B256::from(alloy_primitives::U256::from(i)),
-                contributor: Address::with_last_byte((i % 251) as u8),
-                datanet: format!("d{}", i % 7),
-                text: String::new(),
-            })
-            .collect();
+        let examples: Vec<Example> = (0..n).map(example).collect();
         let mut times = Vec::new();
         for k in 0..queries + 3 {
             let q: Vec<f32> = (0..dim).map(|_| rng.random::<f32>() - 0.5).collect();
+            let q_full: Vec<f32> = (0..full_dim).map(|_| rng.random::<f32>() - 0.5).collect();
             let t = Instant::now();
             let scores = index.scores(&q)?;
+            let group_scores = index.group_scores(&q_full)?.ok_or("no group sums")?;
             let a = aggregate(
                 &scores,
                 &examples,
+                index.groups().map(|g| (g, group_scores.as_slice())),
                 Strategy::Ekfac,
                 index.root(),
                 B256::ZERO,
@@ -123,9 +143,11 @@ fn main() -> Result<(), Error> {
         let median = percentile(&mut times, 0.5);
         let p90 = percentile(&mut times, 0.9);
         println!(
-            "{n:>8} examples: query {median:.1} ms median, {p90:.1} ms p90 (scan + per-contributor/Datanet bps); \
-             {} bytes/example, {:.1} MB on disk; synthetic rows written at {:.0}/s; open + verify {:.0} ms",
+            "{n:>8} examples: query {median:.1} ms median, {p90:.1} ms p90 (scans + per-contributor/Datanet bps); \
+             {} bytes/example + {:.1} MB of group sums, {:.1} MB on disk; synthetic rows written at {:.0}/s; \
+             open + verify {:.0} ms",
             index.header().bytes_per_row(),
+            (index.disk_bytes() - n * index.header().bytes_per_row()) as f64 / 1e6,
             index.disk_bytes() as f64 / 1e6,
             n as f64 / write_s,
             open_s * 1e3
@@ -173,7 +195,9 @@ fn main() -> Result<(), Error> {
     let fit_s = t.elapsed().as_secs_f64();
     let args = IndexArgs { projection_dim: dim, ..IndexArgs::default() };
     let t = Instant::now();
-    let index = analyzer.build_index("main", "ekfac", &factors, &seqs, B256::ZERO, &args)?;
+    let groups: Vec<GroupKey> = (0..seqs.len()).map(|i| example(i).group_key()).collect();
+    let index =
+        analyzer.build_index("main", "ekfac", &factors, &seqs, Some(&groups), B256::ZERO, &args)?;
     let build_s = t.elapsed().as_secs_f64();
     let projector = Projector::new(index.header().params.projection.clone());
     let query = query_sequence(
@@ -185,7 +209,7 @@ fn main() -> Result<(), Error> {
     let mut times = Vec::new();
     for _ in 0..10 {
         let t = Instant::now();
-        let _ = analyzer.query_row(&query, &projector)?;
+        let _ = analyzer.query_rows(&query, &projector)?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let tokens: usize = seqs.iter().map(|s| s.ids.len()).sum();

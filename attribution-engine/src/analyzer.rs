@@ -15,7 +15,7 @@ use crate::{
     data::Sequence,
     factors::{FactorArgs, Factors, Strategy},
     grads::per_example_grads,
-    index::{GradientIndex, IndexError, IndexParams, IndexWriter},
+    index::{GradientIndex, GroupKey, IndexError, IndexParams, IndexWriter},
     lora::{Block, TrainableLora},
     projection::{ProjectionSpec, Projector},
 };
@@ -310,6 +310,18 @@ impl<'a> Analyzer<'a> {
         )
     }
 
+    /// Per-example gradients of `seqs` per block, preconditioned as `factors` store rows.
+    fn block_rows(
+        &self,
+        seqs: &[Sequence],
+        factors: &Factors,
+        precondition: bool,
+        batch_size: usize,
+    ) -> Result<Vec<Tensor>, AnalyzerError> {
+        let grads = per_example_grads(self.model, self.lora, seqs, batch_size)?;
+        Ok(if precondition { factors.precondition(&grads) } else { grads })
+    }
+
     /// Per-example gradients of `seqs`, preconditioned as `factors` store rows, projected:
     /// `[n, dim]`.
     pub fn rows(
@@ -320,25 +332,34 @@ impl<'a> Analyzer<'a> {
         precondition: bool,
         batch_size: usize,
     ) -> Result<Tensor, AnalyzerError> {
-        let grads = per_example_grads(self.model, self.lora, seqs, batch_size)?;
-        let grads = if precondition { factors.precondition(&grads) } else { grads };
-        Ok(projector.project(&grads))
+        Ok(projector.project(&self.block_rows(seqs, factors, precondition, batch_size)?))
     }
 
     /// Builds `index_<name>`: every training example's gradient (preconditioned for K-FAC and
-    /// EK-FAC), projected, in manifest order, with a progress bar.
+    /// EK-FAC), projected, in manifest order, with a progress bar. With `groups` (one key per
+    /// example) a projected index also keeps each group's exact sum (see [`crate::index`]);
+    /// DataInf, not linear in the rows, keeps none.
+    #[allow(clippy::too_many_arguments)]
     pub fn build_index(
         &self,
         name: &str,
         factors_name: &str,
         factors: &Factors,
         train: &[Sequence],
+        groups: Option<&[GroupKey]>,
         manifest_root: B256,
         args: &IndexArgs,
     ) -> Result<GradientIndex, AnalyzerError> {
         let dir = self.artifact_dir("index", name)?;
         if dir.exists() && !self.overwrite {
             return Err(AnalyzerError::Exists(dir));
+        }
+        if groups.is_some_and(|g| g.len() != train.len()) {
+            return Err(AnalyzerError::Index(IndexError::Input(format!(
+                "{} group keys for {} examples",
+                groups.map_or(0, <[GroupKey]>::len),
+                train.len()
+            ))));
         }
         let projector = Projector::new(self.projection(args));
         let params = IndexParams {
@@ -355,21 +376,32 @@ impl<'a> Analyzer<'a> {
             manifest_root,
             shard_rows: args.shard_rows,
         };
+        let full_dim: usize = projector.spec().block_dims.iter().sum();
+        let groups = groups
+            .filter(|_| factors.strategy != Strategy::Datainf && projector.spec().dim() < full_dim);
         let mut writer = IndexWriter::create(&dir, params, self.overwrite)?;
+        if groups.is_some() {
+            writer = writer.with_groups(full_dim);
+        }
         let bar = progress_bar(train.len() as u64, &format!("index {name}"));
         let train = self.train_seqs(train);
         let step = args.batch_size.max(1) * 8;
-        for chunk in train.chunks(step) {
-            let rows = self.rows(
+        let values = |t: Tensor| {
+            Vec::<f32>::try_from(t.contiguous().view([-1]))
+                .map_err(|e| AnalyzerError::Format { path: dir.clone(), reason: e.to_string() })
+        };
+        for (c, chunk) in train.chunks(step).enumerate() {
+            let blocks = self.block_rows(
                 chunk,
                 factors,
-                &projector,
                 factors.strategy.preconditions_rows(),
                 args.batch_size,
             )?;
-            let values: Vec<f32> = Vec::<f32>::try_from(rows.contiguous().view([-1]))
-                .map_err(|e| AnalyzerError::Format { path: dir.clone(), reason: e.to_string() })?;
-            writer.push(&values)?;
+            writer.push(&values(projector.project(&blocks))?)?;
+            if let Some(keys) = groups {
+                let keys = &keys[c * step..c * step + chunk.len()];
+                writer.add_to_groups(keys, &values(flatten_rows(&blocks))?)?;
+            }
             bar.inc(chunk.len() as u64);
         }
         writer.finish()?;
@@ -392,19 +424,25 @@ impl<'a> Analyzer<'a> {
         Ok(index)
     }
 
-    /// A query's projected measurement gradient (not preconditioned), for scoring against an
-    /// index built with the same projection.
-    pub fn query_row(
+    /// A query's measurement gradient (not preconditioned): whole (every LoRA parameter, for
+    /// an index's group sums) and projected (for its rows, built with the same projection).
+    pub fn query_rows(
         &self,
         query: &Sequence,
         projector: &Projector,
-    ) -> Result<Vec<f32>, AnalyzerError> {
+    ) -> Result<QueryRows, AnalyzerError> {
         let seq = self.task.measurement_sequence(query);
         let id = Factors::identity(self.lora, 0);
-        let rows = self.rows(std::slice::from_ref(&seq), &id, projector, false, 1)?;
-        Vec::<f32>::try_from(rows.view([-1])).map_err(|e| AnalyzerError::Format {
-            path: self.output_dir.clone(),
-            reason: e.to_string(),
+        let blocks = self.block_rows(std::slice::from_ref(&seq), &id, false, 1)?;
+        let values = |t: Tensor| {
+            Vec::<f32>::try_from(t.contiguous().view([-1])).map_err(|e| AnalyzerError::Format {
+                path: self.output_dir.clone(),
+                reason: e.to_string(),
+            })
+        };
+        Ok(QueryRows {
+            projected: values(projector.project(&blocks))?,
+            full: values(flatten_rows(&blocks))?,
         })
     }
 
@@ -487,6 +525,22 @@ impl<'a> Analyzer<'a> {
         }
         Ok(scores)
     }
+}
+
+/// A query's gradient, see [`Analyzer::query_rows`].
+#[derive(Debug, Clone)]
+pub struct QueryRows {
+    /// Every LoRA parameter, blocks in order.
+    pub full: Vec<f32>,
+    /// Projected as the index's rows.
+    pub projected: Vec<f32>,
+}
+
+/// Per-block rows `[n, …]` side by side: `[n, Σ block sizes]`.
+fn flatten_rows(blocks: &[Tensor]) -> Tensor {
+    let parts: Vec<Tensor> =
+        blocks.iter().map(|b| b.reshape([b.size()[0], -1]).to_kind(Kind::Float)).collect();
+    Tensor::cat(&parts, 1)
 }
 
 /// A progress bar on stderr (hidden when stderr is not a terminal).

@@ -6,11 +6,14 @@
 //! positive totals are paid: each positive total over the sum of positive totals, in basis
 //! points that add up to exactly 10,000 (largest remainder). The top `k` are listed by name and
 //! the rest is one figure, as receipts carry them.
+//!
+//! The totals come from the index's exact group sums where it keeps them (a projected index
+//! does: see [`crate::index`]), else from the per-example rows.
 
 use crate::{
     data::{Example, query_sequence},
     factors::Strategy,
-    index::GradientIndex,
+    index::{GradientIndex, GroupKey},
     projection::Projector,
 };
 use alloy_primitives::{Address, B256, keccak256};
@@ -111,15 +114,31 @@ pub struct Attribution {
     pub contributors: Weights<Address>,
     /// Per Datanet.
     pub datanets: Weights<String>,
+    /// Where the per-contributor and per-Datanet totals come from.
+    #[serde(default)]
+    pub totals: Totals,
     /// Time spent scoring against the index.
     pub scan_ms: f64,
 }
 
-/// Turns one score per training example into an [`Attribution`].
+/// The source of an [`Attribution`]'s totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Totals {
+    /// The per-example rows summed (exact when the rows are not projected).
+    #[default]
+    ExampleRows,
+    /// The index's exact (unprojected) per-group sums.
+    ExactGroupSums,
+}
+
+/// Turns one score per training example into an [`Attribution`]; the totals come from
+/// `groups` (each group's exact score) where given, else from the examples' scores.
 #[allow(clippy::too_many_arguments)]
 pub fn aggregate(
     scores: &[f32],
     examples: &[Example],
+    groups: Option<(&[GroupKey], &[f32])>,
     strategy: Strategy,
     index_root: B256,
     manifest_root: B256,
@@ -129,9 +148,19 @@ pub fn aggregate(
 ) -> Attribution {
     let mut by_contributor: BTreeMap<Address, f64> = BTreeMap::new();
     let mut by_datanet: BTreeMap<String, f64> = BTreeMap::new();
-    for (s, e) in scores.iter().zip(examples) {
-        *by_contributor.entry(e.contributor).or_default() += f64::from(*s);
-        *by_datanet.entry(e.datanet.clone()).or_default() += f64::from(*s);
+    match groups {
+        Some((keys, group_scores)) => {
+            for (s, g) in group_scores.iter().zip(keys) {
+                *by_contributor.entry(g.contributor).or_default() += f64::from(*s);
+                *by_datanet.entry(g.datanet.clone()).or_default() += f64::from(*s);
+            }
+        }
+        None => {
+            for (s, e) in scores.iter().zip(examples) {
+                *by_contributor.entry(e.contributor).or_default() += f64::from(*s);
+                *by_datanet.entry(e.datanet.clone()).or_default() += f64::from(*s);
+            }
+        }
     }
     let mut order: Vec<usize> = (0..scores.len().min(examples.len())).collect();
     let k = top_k.min(order.len());
@@ -161,6 +190,7 @@ pub fn aggregate(
         top_examples,
         contributors: weights(&by_contributor, top_k),
         datanets: weights(&by_datanet, top_k),
+        totals: if groups.is_some() { Totals::ExactGroupSums } else { Totals::ExampleRows },
         scan_ms,
     }
 }
@@ -204,17 +234,19 @@ pub fn attribute(
     }
     let seq = query_sequence(tokenizer, prompt, completion, max_len)?;
     let projector = Projector::new(header.params.projection.clone());
-    let q = analyzer.query_row(&seq, &projector)?;
+    let q = analyzer.query_rows(&seq, &projector)?;
     let start = std::time::Instant::now();
     let scores = if header.params.strategy == Strategy::Datainf {
-        index.scores_datainf(&q, &header.params.datainf_damping)?
+        index.scores_datainf(&q.projected, &header.params.datainf_damping)?
     } else {
-        index.scores(&q)?
+        index.scores(&q.projected)?
     };
+    let group_scores = index.group_scores(&q.full)?;
     let scan_ms = start.elapsed().as_secs_f64() * 1e3;
     Ok(aggregate(
         &scores,
         examples,
+        index.groups().zip(group_scores.as_deref()),
         header.params.strategy,
         header.root,
         header.params.manifest_root,

@@ -41,6 +41,11 @@ impl Example {
         Self { hash: keccak256(text.as_bytes()), contributor, datanet: datanet.into(), text }
     }
 
+    /// The group its influence is paid to.
+    pub fn group_key(&self) -> crate::index::GroupKey {
+        crate::index::GroupKey { contributor: self.contributor, datanet: self.datanet.clone() }
+    }
+
     /// The manifest entry (content hash, contributor).
     pub fn entry(&self) -> ManifestEntry {
         ManifestEntry { example_hash: self.hash, contributor: self.contributor }

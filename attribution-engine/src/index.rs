@@ -5,6 +5,7 @@
 //! <index>/index.json            IndexHeader: strategy, projection, blocks, fingerprint,
 //!                               manifest root, shards (file, rows, keccak), root
 //! <index>/shard-00000.bin       "OLGI0001" | dim u64 | rows×dim f16 | rows f32 scales | rows u64
+//! <index>/groups.bin            same layout: one row per (contributor, Datanet), optional
 //! ```
 //!
 //! Each row is stored as `v / s` in f16 with its own scale `s = max |v|` (f32), so every row
@@ -13,18 +14,27 @@
 //! (unless told not to) its keccak, and recomputes the root, so a corrupt or swapped shard is a
 //! clear error before any score is served. At 1,000,000 examples and 1,024 coordinates an
 //! index is 2.05 GB in 16 shards of 65,536 rows; a query reads it once, sequentially.
+//!
+//! A projected index also keeps, in `groups.bin`, the exact (unprojected) sum of the
+//! preconditioned rows of each (contributor, Datanet) pair. Influence is linear in the training
+//! gradient, so `⟨q, Σ rows⟩` is the group's exact total, which is what a fee is split by; the
+//! projected per-example rows only rank single examples. A random projection's error, small
+//! per pair, adds up over a contributor's examples and would otherwise decide the split.
 
 use crate::{factors::Strategy, lora::Block, projection::ProjectionSpec};
-use alloy_primitives::{B256, Keccak256, keccak256};
+use alloy_primitives::{Address, B256, Keccak256, keccak256};
 use half::{f16, slice::HalfFloatSliceExt};
 use serde::{Deserialize, Serialize};
 use std::{
+    collections::BTreeMap,
     io::Write,
     path::{Path, PathBuf},
 };
 
 /// The header file.
 pub const HEADER: &str = "index.json";
+/// The file of exact per-group sums.
+pub const GROUPS: &str = "groups.bin";
 const MAGIC: &[u8; 8] = b"OLGI0001";
 /// Format version.
 pub const VERSION: u32 = 1;
@@ -101,6 +111,26 @@ pub struct IndexParams {
     pub shard_rows: usize,
 }
 
+/// What a fee is split over: one contributor's examples in one Datanet.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct GroupKey {
+    /// The contributor.
+    pub contributor: Address,
+    /// The Datanet.
+    pub datanet: String,
+}
+
+/// `groups.bin` in the header: the exact sums of each group's preconditioned rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupsInfo {
+    /// Row width: every LoRA parameter (no projection).
+    pub dim: usize,
+    /// The groups, in row order (sorted).
+    pub keys: Vec<GroupKey>,
+    /// keccak256 of the file.
+    pub keccak: B256,
+}
+
 /// `index.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IndexHeader {
@@ -115,14 +145,17 @@ pub struct IndexHeader {
     pub rows: usize,
     /// The shards in row order.
     pub shards: Vec<ShardInfo>,
+    /// The exact per-group sums, where kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<GroupsInfo>,
     /// The index root: see [`IndexHeader::compute_root`].
     pub root: B256,
 }
 
 impl IndexHeader {
     /// `keccak256("OLGI-root-v1" ‖ fingerprint ‖ manifest_root ‖ keccak(params JSON) ‖ rows u64
-    /// ‖ dim u64 ‖ shard keccaks…)`: commits to the model, the training set, the method and
-    /// every stored byte.
+    /// ‖ dim u64 ‖ shard keccaks… [‖ "groups" ‖ keccak(groups JSON)])`: commits to the model,
+    /// the training set, the method and every stored byte.
     pub fn compute_root(&self) -> B256 {
         let mut h = Keccak256::new();
         h.update(b"OLGI-root-v1");
@@ -133,6 +166,10 @@ impl IndexHeader {
         h.update((self.dim as u64).to_be_bytes());
         for s in &self.shards {
             h.update(s.keccak);
+        }
+        if let Some(g) = &self.groups {
+            h.update(b"groups");
+            h.update(keccak256(serde_json::to_vec(g).unwrap_or_default()));
         }
         h.finalize()
     }
@@ -185,6 +222,16 @@ impl ShardWriter {
         self.file.write_all(bytes).map_err(io(&self.path))
     }
 
+    /// Quantizes and writes one row (`buf` is scratch space).
+    fn push_row(&mut self, row: &[f32], buf: &mut Vec<u8>) -> Result<(), IndexError> {
+        buf.clear();
+        let scale = quantize(row, buf)?;
+        self.write(buf)?;
+        self.scales.push(scale);
+        self.rows += 1;
+        Ok(())
+    }
+
     fn finish(mut self) -> Result<(usize, B256), IndexError> {
         let scales: Vec<u8> = self.scales.iter().flat_map(|s| s.to_le_bytes()).collect();
         self.write(&scales)?;
@@ -208,6 +255,8 @@ pub struct IndexWriter {
     current: Option<ShardWriter>,
     rows: usize,
     buf: Vec<u8>,
+    /// Per group, the running sum of its full-width rows (f64: many small terms).
+    groups: Option<(usize, BTreeMap<GroupKey, Vec<f64>>)>,
 }
 
 impl std::fmt::Debug for IndexWriter {
@@ -238,7 +287,55 @@ impl IndexWriter {
             current: None,
             rows: 0,
             buf: Vec::new(),
+            groups: None,
         })
+    }
+
+    /// Also keeps the exact sum of each group's full-width (`full_dim`) rows: see
+    /// [`IndexWriter::add_to_groups`].
+    pub fn with_groups(mut self, full_dim: usize) -> Self {
+        self.groups = Some((full_dim, BTreeMap::new()));
+        self
+    }
+
+    /// Adds full-width rows (`keys.len()` of them, unprojected) to their groups' sums.
+    pub fn add_to_groups(&mut self, keys: &[GroupKey], rows: &[f32]) -> Result<(), IndexError> {
+        let Some((dim, sums)) = self.groups.as_mut() else {
+            return Err(IndexError::Input("this index keeps no group sums".into()));
+        };
+        if *dim == 0 || rows.len() != keys.len() * *dim {
+            return Err(IndexError::Input(format!(
+                "{} values are not {} rows of {dim}",
+                rows.len(),
+                keys.len()
+            )));
+        }
+        if rows.iter().any(|v| !v.is_finite()) {
+            return Err(IndexError::Input("a gradient row holds NaN or infinite values".into()));
+        }
+        for (key, row) in keys.iter().zip(rows.chunks_exact(*dim)) {
+            let sum = sums.entry(key.clone()).or_insert_with(|| vec![0.0; row.len()]);
+            for (s, v) in sum.iter_mut().zip(row) {
+                *s += f64::from(*v);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `groups.bin` from the sums.
+    fn write_groups(&mut self) -> Result<Option<GroupsInfo>, IndexError> {
+        let Some((dim, sums)) = self.groups.take() else { return Ok(None) };
+        let mut w = ShardWriter::create(self.dir.join(GROUPS), dim)?;
+        let mut row = Vec::with_capacity(dim);
+        let mut keys = Vec::with_capacity(sums.len());
+        for (key, sum) in sums {
+            row.clear();
+            row.extend(sum.iter().map(|v| *v as f32));
+            w.push_row(&row, &mut self.buf)?;
+            keys.push(key);
+        }
+        let (_, keccak) = w.finish()?;
+        Ok(Some(GroupsInfo { dim, keys, keccak }))
     }
 
     /// Row width.
@@ -278,15 +375,9 @@ impl IndexWriter {
                 let path = self.dir.join(format!("shard-{:05}.bin", self.shards.len()));
                 self.current = Some(ShardWriter::create(path, self.dim)?);
             }
-            self.buf.clear();
-            let scale = quantize(row, &mut self.buf)?;
-            let buf = std::mem::take(&mut self.buf);
             if let Some(w) = self.current.as_mut() {
-                w.write(&buf)?;
-                w.scales.push(scale);
-                w.rows += 1;
+                w.push_row(row, &mut self.buf)?;
             }
-            self.buf = buf;
             self.rows += 1;
         }
         Ok(())
@@ -295,12 +386,14 @@ impl IndexWriter {
     /// Closes the last shard and writes `index.json`.
     pub fn finish(mut self) -> Result<IndexHeader, IndexError> {
         self.close_shard()?;
+        let groups = self.write_groups()?;
         let mut header = IndexHeader {
             version: VERSION,
             params: self.params.clone(),
             dim: self.dim,
             rows: self.rows,
             shards: std::mem::take(&mut self.shards),
+            groups,
             root: B256::ZERO,
         };
         header.root = header.compute_root();
@@ -320,6 +413,48 @@ struct Shard {
 }
 
 impl Shard {
+    /// Maps `path`, checking its size, magic, dimension, rows and scales, and with `verify`
+    /// its keccak.
+    fn open(
+        path: &Path,
+        rows: usize,
+        dim: usize,
+        keccak: B256,
+        verify: bool,
+    ) -> Result<Self, IndexError> {
+        let corrupt = |reason: String| IndexError::CorruptShard { path: path.to_owned(), reason };
+        let file = std::fs::File::open(path).map_err(io(path))?;
+        // SAFETY: a read-only map of a file this process does not write. Another process
+        // truncating it meanwhile could fault a read (SIGBUS); the index folder is owned
+        // by the engine, which only ever replaces indexes by writing a new folder.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io(path))?;
+        let want = 16 + rows * dim * 2 + rows * 4 + 8;
+        if map.len() != want {
+            return Err(corrupt(format!("{} bytes, expected {want}", map.len())));
+        }
+        if &map[..8] != MAGIC {
+            return Err(corrupt("bad magic".into()));
+        }
+        let stored_dim = u64::from_le_bytes(map[8..16].try_into().unwrap_or_default());
+        let stored_rows = u64::from_le_bytes(map[want - 8..].try_into().unwrap_or_default());
+        if stored_dim as usize != dim || stored_rows as usize != rows {
+            return Err(corrupt(format!(
+                "holds {stored_rows} rows of {stored_dim}, header says {rows} of {dim}"
+            )));
+        }
+        if verify {
+            let k = keccak256(&map[..]);
+            if k != keccak {
+                return Err(corrupt(format!("keccak {k}, header records {keccak}")));
+            }
+        }
+        let shard = Shard { map, rows };
+        if shard.scales(dim).any(|x| !x.is_finite() || x <= 0.0) {
+            return Err(corrupt("a row scale is not a positive number".into()));
+        }
+        Ok(shard)
+    }
+
     fn data(&self, dim: usize) -> &[f16] {
         let bytes = &self.map[16..16 + self.rows * dim * 2];
         // SAFETY: the map is page-aligned and the data starts at byte 16, so it is aligned for
@@ -342,6 +477,7 @@ pub struct GradientIndex {
     dir: PathBuf,
     header: IndexHeader,
     shards: Vec<Shard>,
+    groups: Option<Shard>,
 }
 
 impl std::fmt::Debug for GradientIndex {
@@ -399,41 +535,16 @@ impl GradientIndex {
             if s.file.contains('/') || s.file.contains("..") {
                 return Err(bad_header(format!("shard file name {:?}", s.file)));
             }
-            let spath = dir.join(&s.file);
-            let corrupt = |reason: String| IndexError::CorruptShard { path: spath.clone(), reason };
-            let file = std::fs::File::open(&spath).map_err(io(&spath))?;
-            // SAFETY: a read-only map of a file this process does not write. Another process
-            // truncating it meanwhile could fault a read (SIGBUS); the index folder is owned
-            // by the engine, which only ever replaces indexes by writing a new folder.
-            let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io(&spath))?;
-            let want = 16 + s.rows * header.dim * 2 + s.rows * 4 + 8;
-            if map.len() != want {
-                return Err(corrupt(format!("{} bytes, expected {want}", map.len())));
-            }
-            if &map[..8] != MAGIC {
-                return Err(corrupt("bad magic".into()));
-            }
-            let dim = u64::from_le_bytes(map[8..16].try_into().unwrap_or_default());
-            let rows = u64::from_le_bytes(map[want - 8..].try_into().unwrap_or_default());
-            if dim as usize != header.dim || rows as usize != s.rows {
-                return Err(corrupt(format!(
-                    "holds {rows} rows of {dim}, header says {} of {}",
-                    s.rows, header.dim
-                )));
-            }
-            if verify {
-                let k = keccak256(&map[..]);
-                if k != s.keccak {
-                    return Err(corrupt(format!("keccak {k}, header records {}", s.keccak)));
-                }
-            }
-            let shard = Shard { map, rows: s.rows };
-            if shard.scales(header.dim).any(|x| !x.is_finite() || x <= 0.0) {
-                return Err(corrupt("a row scale is not a positive number".into()));
-            }
-            shards.push(shard);
+            shards.push(Shard::open(&dir.join(&s.file), s.rows, header.dim, s.keccak, verify)?);
         }
-        Ok(Self { dir: dir.to_owned(), header, shards })
+        let groups = match &header.groups {
+            Some(g) if g.dim != header.params.projection.block_dims.iter().sum::<usize>() => {
+                return Err(bad_header("the group rows are not full-width".into()));
+            }
+            Some(g) => Some(Shard::open(&dir.join(GROUPS), g.keys.len(), g.dim, g.keccak, verify)?),
+            None => None,
+        };
+        Ok(Self { dir: dir.to_owned(), header, shards, groups })
     }
 
     /// The header.
@@ -456,9 +567,42 @@ impl GradientIndex {
         self.header.rows == 0
     }
 
-    /// Bytes on disk (shards).
+    /// Bytes on disk (shards and group sums).
     pub fn disk_bytes(&self) -> usize {
-        self.shards.iter().map(|s| s.map.len()).sum()
+        self.shards.iter().chain(&self.groups).map(|s| s.map.len()).sum()
+    }
+
+    /// The groups whose exact sums the index keeps, if any.
+    pub fn groups(&self) -> Option<&[GroupKey]> {
+        self.header.groups.as_ref().map(|g| g.keys.as_slice())
+    }
+
+    /// `⟨q, Σ group rows⟩` for every group, from a full-width (unprojected) query; `None`
+    /// when the index keeps no group sums.
+    pub fn group_scores(&self, q: &[f32]) -> Result<Option<Vec<f32>>, IndexError> {
+        let (Some(info), Some(shard)) = (&self.header.groups, &self.groups) else {
+            return Ok(None);
+        };
+        if q.len() != info.dim {
+            return Err(IndexError::Input(format!(
+                "full query has {} coordinates, the group sums {}",
+                q.len(),
+                info.dim
+            )));
+        }
+        if q.iter().any(|v| !v.is_finite()) {
+            return Err(IndexError::Input("the query gradient is not finite".into()));
+        }
+        let mut buf = vec![0f32; info.dim];
+        let data = shard.data(info.dim).chunks_exact(info.dim);
+        Ok(Some(
+            data.zip(shard.scales(info.dim))
+                .map(|(values, scale)| {
+                    values.convert_to_f32_slice(&mut buf);
+                    dot(q, &buf) * scale
+                })
+                .collect(),
+        ))
     }
 
     /// Calls `f(row, values, scale)` for every row in order, converting each to f32 once.
@@ -628,6 +772,54 @@ mod tests {
         std::fs::write(dir.path().join(HEADER), text.replace("\"rows\": 1000", "\"rows\": 999"))
             .unwrap();
         assert!(matches!(GradientIndex::open(dir.path(), true), Err(IndexError::Header { .. })));
+    }
+
+    /// Group sums: each group's score is `⟨q, Σ its full rows⟩`; the sums are committed to by
+    /// the root and checked on open like a shard.
+    #[test]
+    fn group_sums_score_exactly_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let (n, full, dim) = (60, 40, 8);
+        let mut p = params(dim, 32);
+        p.projection = ProjectionSpec::new(0, vec![full / 2, full / 2], dim);
+        let key = |i: usize| GroupKey {
+            contributor: Address::with_last_byte((i % 3) as u8),
+            datanet: if i.is_multiple_of(2) { "even" } else { "odd" }.into(),
+        };
+        let keys: Vec<GroupKey> = (0..n).map(key).collect();
+        let full_rows = rows(n, full, 5);
+        let mut w = IndexWriter::create(dir.path(), p.clone(), false).unwrap().with_groups(full);
+        w.push(&rows(n, dim, 6)).unwrap();
+        assert!(w.add_to_groups(&keys[..2], &full_rows[..full]).is_err(), "rows ≠ keys");
+        w.add_to_groups(&keys[..10], &full_rows[..10 * full]).unwrap();
+        w.add_to_groups(&keys[10..], &full_rows[10 * full..]).unwrap();
+        let header = w.finish().unwrap();
+        let index = GradientIndex::open(dir.path(), true).unwrap();
+        let groups = index.groups().unwrap().to_vec();
+        assert_eq!(groups.len(), 6);
+        let q = rows(1, full, 7);
+        assert!(index.group_scores(&q[1..]).is_err());
+        let got = index.group_scores(&q).unwrap().unwrap();
+        for (g, score) in groups.iter().zip(&got) {
+            let want: f32 = (0..n)
+                .filter(|i| &keys[*i] == g)
+                .map(|i| dot(&q, &full_rows[i * full..(i + 1) * full]))
+                .sum();
+            assert!((score - want).abs() < 2e-3 * want.abs().max(1.0), "{g:?}: {score} vs {want}");
+        }
+        // The root covers the sums: the same rows without them have another root.
+        let plain = tempfile::tempdir().unwrap();
+        let mut w = IndexWriter::create(plain.path(), p, false).unwrap();
+        w.push(&rows(n, dim, 6)).unwrap();
+        assert_ne!(w.finish().unwrap().root, header.root);
+        // A flipped byte in the sums is a corrupt shard.
+        drop(index);
+        let path = dir.path().join(GROUPS);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[40] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = GradientIndex::open(dir.path(), true).unwrap_err();
+        assert!(matches!(err, IndexError::CorruptShard { .. }), "{err}");
     }
 
     /// DataInf over the index equals the closed form computed densely.

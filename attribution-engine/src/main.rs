@@ -6,6 +6,7 @@ use attribution_engine::{
     FactorArgs, IndexArgs, LoraConfig, Manifest, Run, Strategy, TrainConfig,
     attribution::attribute,
     context::Context,
+    data::Example,
     datanet::{DatanetStore, Status},
 };
 use clap::{Args, Parser, Subcommand};
@@ -246,12 +247,14 @@ fn run(cli: Cli) -> Result<(), BoxError> {
             let analyzer = ctx.analyzer(overwrite);
             let f = analyzer.load_factors(&factors)?;
             let args = IndexArgs { projection_dim, shard_rows, ..IndexArgs::default() };
+            let groups: Vec<_> = ctx.run.examples.iter().map(Example::group_key).collect();
             let start = std::time::Instant::now();
             let index = analyzer.build_index(
                 &name,
                 &factors,
                 &f,
                 &train,
+                Some(&groups),
                 ctx.run.manifest.root(),
                 &args,
             )?;

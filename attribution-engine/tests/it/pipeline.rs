@@ -4,7 +4,11 @@
 use crate::common::{contributor, examples, tiny_model};
 use attribution_engine::{
     Analyzer, AnalyzerError, FactorArgs, IndexArgs, LoraConfig, Manifest, Run, Strategy,
-    TrainConfig, TrainableLora, attribution::attribute, data::training_sequence, model_fingerprint,
+    TrainConfig, TrainableLora,
+    attribution::{Totals, attribute},
+    data::{query_sequence, training_sequence},
+    model_fingerprint,
+    projection::Projector,
 };
 use openlora_server::{Engine, EngineConfig, GenerateRequest, ModuleKind, Prompt, SamplingParams};
 use tch::Tensor;
@@ -84,10 +88,20 @@ fn train_serve_index_and_attribute_a_verbatim_quote() {
     assert!(matches!(analyzer.fit_factors("ekfac", &train, &args), Err(AnalyzerError::Exists(_))));
     let index_args =
         IndexArgs { projection_dim: 256, projection_seed: 1, shard_rows: 40, batch_size: 16 };
+    let groups: Vec<_> = run.examples.iter().map(|e| e.group_key()).collect();
     let index = analyzer
-        .build_index("main", "ekfac", &factors, &train, run.manifest.root(), &index_args)
+        .build_index(
+            "main",
+            "ekfac",
+            &factors,
+            &train,
+            Some(&groups),
+            run.manifest.root(),
+            &index_args,
+        )
         .unwrap();
     assert_eq!(index.len(), examples.len());
+    let projector = Projector::new(index.header().params.projection.clone());
     assert_eq!(index.header().shards.len(), 3);
     for quoted in [5usize, 30, 77] {
         let text = &run.examples[quoted].text;
@@ -105,6 +119,41 @@ fn train_serve_index_and_attribute_a_verbatim_quote() {
             + u32::from(result.contributors.rest_bps);
         assert_eq!(total, 10_000);
         assert!(owner == contributor(quoted / 24));
+
+        // The contributors' totals are the exact (unprojected) EK-FAC influence summed over
+        // their examples, not the projected rows' sum.
+        assert_eq!(result.totals, Totals::ExactGroupSums);
+        let query = query_sequence(&tokenizer, &prompt, &completion, 64).unwrap();
+        let exact = analyzer
+            .compute_pairwise_scores(None, &factors, std::slice::from_ref(&query), &train, None, 16)
+            .unwrap();
+        let projected = analyzer
+            .compute_pairwise_scores(None, &factors, &[query], &train, Some(&projector), 16)
+            .unwrap();
+        let sum_of = |scores: &Tensor, who: alloy_primitives::Address| -> f64 {
+            let row = Vec::<f64>::try_from(scores.get(0).to_kind(tch::Kind::Double)).unwrap();
+            row.iter()
+                .zip(&run.examples)
+                .filter(|(_, e)| e.contributor == who)
+                .map(|(s, _)| s)
+                .sum()
+        };
+        let mut worst_exact = 0f64;
+        let mut worst_projected = 0f64;
+        for share in &result.contributors.top {
+            let (want, proj) = (sum_of(&exact, share.id), sum_of(&projected, share.id));
+            let scale = want.abs().max(1e-6);
+            worst_exact = worst_exact.max((share.influence - want).abs() / scale);
+            worst_projected = worst_projected.max((proj - want).abs() / scale);
+        }
+        eprintln!(
+            "quote {quoted}: totals off the exact sums by {worst_exact:.1e}, projected rows by {worst_projected:.1e}"
+        );
+        assert!(worst_exact < 1e-2, "exact totals off by {worst_exact:.2e}: {result:#?}");
+        assert!(
+            worst_projected > 10.0 * worst_exact,
+            "projection error {worst_projected:.2e} vs {worst_exact:.2e}: the test cannot tell them apart"
+        );
     }
 
     // Another adapter's analyzer refuses these artifacts.

@@ -164,8 +164,17 @@ fn fixture() -> &'static Fixture {
         let factors = analyzer.load_factors("ekfac").unwrap();
         let index_args =
             IndexArgs { projection_dim: 64, projection_seed: 1, shard_rows: 16, batch_size: 16 };
+        let groups: Vec<_> = run.examples.iter().map(|e| e.group_key()).collect();
         analyzer
-            .build_index("main", "ekfac", &factors, &train, run.manifest.root(), &index_args)
+            .build_index(
+                "main",
+                "ekfac",
+                &factors,
+                &train,
+                Some(&groups),
+                run.manifest.root(),
+                &index_args,
+            )
             .unwrap();
         Fixture {
             run: run_dir,

@@ -5,7 +5,7 @@
 
 use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
 use attribution_engine::{
-    attribution::{Attribution, ExampleInfluence, Share, Weights},
+    attribution::{Attribution, ExampleInfluence, Share, Totals, Weights},
     receipts::{
         BatchRecord, BatchStatus, ContributorShare, Receipt, ReceiptError, ReceiptStore,
         StoredReceipt,
@@ -69,6 +69,7 @@ fn receipt(seq: i64, model: B256) -> StoredReceipt {
                 rest_bps: 0,
                 rest_count: 0,
             },
+            totals: Totals::ExactGroupSums,
             scan_ms: 0.5,
         },
         leaf: keccak256(format!("leaf {seq}")),
