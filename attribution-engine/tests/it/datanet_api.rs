@@ -4,7 +4,7 @@
 //! `datanet register` and `register-model` commands.
 
 use crate::{
-    chain::{Chain, DEPLOYER, KEYS, address},
+    chain::{Chain, DEPLOYER, address, key_hex},
     common::{Reap, texts, tiny_model},
 };
 use alloy::{
@@ -575,13 +575,14 @@ async fn register_contributions_on_chain_and_rerun_sends_nothing() {
     store.set_status("plays", b1, Status::Rejected).unwrap();
     store.set_status("plays", b2, Status::Approved).unwrap();
     let store_arg = store_dir.to_str().unwrap();
+    let curator_key = key_hex(CURATOR);
     let register = |extra: &[&str]| {
         let mut args = vec!["datanet", "register", "--store", store_arg, "--datanet", "plays"];
-        args.extend_from_slice(&["--create", "--key", KEYS[CURATOR]]);
+        args.extend_from_slice(&["--create", "--key", &curator_key]);
         args.extend_from_slice(extra);
         chain.command(&args)
     };
-    let keys = format!("{},{}", KEYS[ALICE], KEYS[BOB]);
+    let keys = format!("{},{}", key_hex(ALICE), key_hex(BOB));
 
     // First run: creates the Datanet, registers a1, a2, b2 (each from its contributor), and
     // approves a1 and b2; b1 was rejected before it reached the chain.
@@ -650,7 +651,7 @@ async fn register_contributions_on_chain_and_rerun_sends_nothing() {
         .await;
     assert_eq!(weight, U256::from(2));
     // With her key (and the id given explicitly) it goes through, and then all is quiet.
-    let keys = format!("{keys},{}", KEYS[CAROL]);
+    let keys = format!("{keys},{}", key_hex(CAROL));
     let id_arg = id.to_string();
     let out = chain.command(&[
         "datanet",
@@ -660,7 +661,7 @@ async fn register_contributions_on_chain_and_rerun_sends_nothing() {
         "--datanet",
         "plays",
         "--key",
-        KEYS[CURATOR],
+        &key_hex(CURATOR),
         "--datanet-id",
         &id_arg,
         "--contributor-key",
@@ -677,7 +678,7 @@ async fn register_contributions_on_chain_and_rerun_sends_nothing() {
         "--datanet",
         "plays",
         "--key",
-        KEYS[CURATOR],
+        &key_hex(CURATOR),
         "--datanet-id",
         "99",
     ]);
@@ -703,7 +704,7 @@ async fn register_model_reads_back_the_runs_manifest_root() {
         }
     }
     let store_arg = store_dir.to_str().unwrap();
-    let keys = format!("{},{}", KEYS[ALICE], KEYS[BOB]);
+    let keys = format!("{},{}", key_hex(ALICE), key_hex(BOB));
     let registered = ok(chain.command(&[
         "datanet",
         "register",
@@ -713,7 +714,7 @@ async fn register_model_reads_back_the_runs_manifest_root() {
         "sea",
         "--create",
         "--key",
-        KEYS[CURATOR],
+        &key_hex(CURATOR),
         "--contributor-key",
         &keys,
     ]));
@@ -743,7 +744,7 @@ async fn register_model_reads_back_the_runs_manifest_root() {
         "--run",
         run_arg,
         "--key",
-        KEYS[CURATOR],
+        &key_hex(CURATOR),
         "--store",
         store_arg,
         "--price-per-1k-tokens",
@@ -772,7 +773,7 @@ async fn register_model_reads_back_the_runs_manifest_root() {
         "--run",
         run_arg,
         "--key",
-        KEYS[CURATOR],
+        &key_hex(CURATOR),
         "--datanet-id",
         &id_arg,
     ]));
@@ -788,7 +789,7 @@ async fn register_model_reads_back_the_runs_manifest_root() {
         "--run",
         run_arg,
         "--key",
-        KEYS[CURATOR],
+        &key_hex(CURATOR),
         "--datanet-id",
         &id_arg,
         "--base-model-id",
@@ -807,7 +808,7 @@ async fn register_model_reads_back_the_runs_manifest_root() {
         "--run",
         run_arg,
         "--key",
-        KEYS[CURATOR],
+        &key_hex(CURATOR),
         "--datanet-id",
         &id_arg,
     ]);

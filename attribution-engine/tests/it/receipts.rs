@@ -7,7 +7,7 @@
 //! attestor staked); the run is trained once and shared (read-only).
 
 use crate::{
-    chain::{Chain, DEPLOYER, KEYS, address, free_port, signer},
+    chain::{Chain, DEPLOYER, address, free_port, key_hex, signer},
     common::{Reap, examples, tiny_model},
 };
 use alloy::{
@@ -616,7 +616,7 @@ async fn receipts_run_serves_a_batched_receipt_and_stops_on_sigterm() {
         .arg("--run")
         .arg(&f.run)
         .args(["--listen", &format!("127.0.0.1:{port}"), "--interval-secs", "1"])
-        .env("OL_ATTESTOR_KEY", KEYS[ATTESTOR])
+        .env("OL_ATTESTOR_KEY", key_hex(ATTESTOR))
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())

@@ -2,17 +2,16 @@
 //! sequencer (L2, admin methods on), and the bridge's configuration for them.
 
 use alloy::{
-    network::{EthereumWallet, TransactionBuilder},
+    network::TransactionBuilder,
     primitives::{Address, Bytes, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
     rpc::types::TransactionRequest,
-    signers::local::{MnemonicBuilder, PrivateKeySigner},
     sol_types::SolCall,
 };
 use ol_bridge::{deployments::L1Deployment, services::run::BridgeConfig};
-use ol_sequencer::{SequencerConfig, SequencerHandle, genesis::DEV_MNEMONIC};
+use ol_sequencer::{SequencerConfig, SequencerHandle};
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     process::{Child, Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
@@ -24,35 +23,9 @@ pub fn open(n: u64) -> U256 {
 }
 
 /// Dev account `i` (anvil's accounts and the L2 dev genesis are the same mnemonic).
-pub fn key(i: u32) -> PrivateKeySigner {
-    MnemonicBuilder::english().phrase(DEV_MNEMONIC).index(i).unwrap().build().unwrap()
-}
+pub use ol_testkit::dev_signer as key;
 
-pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-pub fn tool(name: &str) -> PathBuf {
-    let path = root().join(".tools/bin").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/bootstrap (scripts/test does)",
-        path.display()
-    );
-    path
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A provider signing as `signer`.
-pub fn wallet(url: &str, signer: PrivateKeySigner) -> DynProvider {
-    ProviderBuilder::new()
-        .wallet(EthereumWallet::from(signer))
-        .connect_http(url.parse().unwrap())
-        .erased()
-}
+pub use ol_testkit::{free_port, repo_root as root, tool, wallet};
 
 /// Waits until `ready` holds, polling every 200 ms, for at most `secs`.
 pub async fn wait_until<F, Fut>(what: &str, secs: u64, mut ready: F)

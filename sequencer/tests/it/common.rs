@@ -12,7 +12,7 @@ use ol_sequencer::{
     SequencerConfig, SequencerHandle, config::DEFAULT_CHAIN_ID, genesis::DEV_MNEMONIC,
 };
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// 1 gwei.
 pub const GWEI: u128 = 1_000_000_000;
@@ -78,26 +78,7 @@ pub fn created_address(index: u32, nonce: u64) -> Address {
     dev_signer(index).address().create(nonce)
 }
 
-/// The repository's root folder.
-pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-/// A tool scripts/bootstrap installs (forge, cast, anvil).
-pub fn tool(name: &str) -> PathBuf {
-    let path = root().join(".tools/bin").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/bootstrap (scripts/test does)",
-        path.display()
-    );
-    path
-}
-
-/// A free TCP port on 127.0.0.1.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+pub use ol_testkit::{free_port, repo_root as root, tool};
 
 /// One JSON-RPC call over HTTP, blocking: `Ok(result)`, or `Err` with the error object (or the
 /// transport failure as a string).

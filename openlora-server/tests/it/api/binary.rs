@@ -8,9 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use ol_testkit::free_port;
 
 #[test]
 fn serve_starts_answers_and_stops_on_sigterm() {

@@ -16,7 +16,7 @@ use openlora_server::{
 };
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A running server and the folder holding its ledger and adapters.
 pub struct TestServer {
@@ -113,10 +113,7 @@ pub fn sse_data(body: &str) -> Vec<String> {
     body.lines().filter_map(|l| l.strip_prefix("data: ")).map(str::to_owned).collect()
 }
 
-/// The repository root.
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
+pub use ol_testkit::repo_root;
 
 /// A server taking payment on `chain` with the test's server key (account `SERVER`): chain
 /// reads are not cached, the redeemer runs every second; `edit` adjusts the rest.

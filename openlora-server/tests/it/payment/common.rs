@@ -7,9 +7,9 @@
 //! in parallel, each on its own chain, and each anvil is killed by its PID when the test ends.
 
 use alloy::{
-    network::{EthereumWallet, TransactionBuilder},
+    network::TransactionBuilder,
     primitives::{Address, B256, Bytes, U256, keccak256},
-    providers::{DynProvider, Provider, ProviderBuilder},
+    providers::{DynProvider, Provider},
     rpc::types::{TransactionReceipt, TransactionRequest},
     signers::local::PrivateKeySigner,
     sol_types::{SolCall, SolValue},
@@ -17,28 +17,14 @@ use alloy::{
 use ol_primitives::contracts::{
     datanets::IDatanets, inference_escrow::IInferenceEscrow, model_registry::IModelRegistry,
 };
+pub use ol_testkit::{Anvil, provider as read_provider};
 use openlora_server::{
     ledger::{ChannelKey, Ledger},
     payment::{ChainConfig, SignedVoucher, voucher::voucher, voucher_domain},
 };
-use std::{
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    sync::OnceLock,
-    time::{Duration, Instant},
-};
+use std::sync::OnceLock;
 
-/// Private keys of anvil's default accounts (the `test … junk` mnemonic).
-const KEYS: [&str; 6] = [
-    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
-    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
-    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
-    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
-    "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
-    "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
-];
-
-/// Account roles in the tests.
+/// Account roles in the tests (dev accounts of the test mnemonic).
 pub const DEPLOYER: usize = 0;
 /// The model owner.
 pub const OWNER: usize = 0;
@@ -54,70 +40,14 @@ pub const STRANGER: usize = 4;
 /// 1 OPEN in wei.
 pub const OPEN: u128 = 1_000_000_000_000_000_000;
 
-/// An anvil account's key.
+/// A dev account's key.
 pub fn signer(index: usize) -> PrivateKeySigner {
-    KEYS[index].parse().unwrap()
+    ol_testkit::dev_signer(index as u32)
 }
 
-/// An anvil account's address.
+/// A dev account's address.
 pub fn address(index: usize) -> Address {
     signer(index).address()
-}
-
-/// The repository (the crate's parent folder; `OL_REPO_ROOT` overrides it).
-pub fn repo_root() -> PathBuf {
-    if let Ok(root) = std::env::var("OL_REPO_ROOT") {
-        return PathBuf::from(root);
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-/// A tool `scripts/bootstrap` installs.
-pub fn tool(name: &str) -> PathBuf {
-    let path = repo_root().join(".tools/bin").join(name);
-    assert!(path.exists(), "{} is missing: run scripts/bootstrap", path.display());
-    path
-}
-
-/// A free TCP port on 127.0.0.1.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// An anvil process, killed (by its PID) when dropped.
-#[derive(Debug)]
-pub struct Anvil {
-    child: Child,
-    /// Its HTTP URL.
-    pub url: String,
-}
-
-impl Anvil {
-    /// Starts anvil on a free port and waits until it answers.
-    pub fn start() -> Self {
-        let port = free_port();
-        let child = Command::new(tool("anvil"))
-            .args(["--port", &port.to_string(), "--host", "127.0.0.1", "--hardfork", "prague"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("anvil starts");
-        let anvil = Self { child, url: format!("http://127.0.0.1:{port}") };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "anvil did not open port {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        anvil
-    }
-}
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        // Child::kill signals exactly this PID.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The deployed suite, as a state every test's anvil loads.
@@ -131,55 +61,14 @@ struct Template {
 
 static TEMPLATE: OnceLock<Template> = OnceLock::new();
 
-/// Deploys the suite once (in a thread of its own with its own runtime, since tests call this
-/// from inside theirs).
+/// Deploys the suite once per test binary.
 fn template() -> &'static Template {
-    TEMPLATE.get_or_init(|| {
-        std::thread::spawn(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(build_template())
-        })
-        .join()
-        .expect("deploying the contract suite failed")
-    })
+    TEMPLATE.get_or_init(|| ol_testkit::block_on_own_thread(build_template()))
 }
 
 async fn build_template() -> Template {
     let anvil = Anvil::start();
-    let root = repo_root();
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let network = format!("openlora-server-test-{}-{nanos}", std::process::id());
-    let broadcast = tempfile::tempdir().unwrap();
-    let out = Command::new(tool("forge"))
-        .current_dir(&root)
-        .env("OL_NETWORK", &network)
-        // Transaction logs to a temporary folder, not the repository's cache.
-        .env("FOUNDRY_BROADCAST", broadcast.path())
-        .args([
-            "script",
-            "contracts/script/DeployL2.s.sol",
-            "--broadcast",
-            "--rpc-url",
-            &anvil.url,
-            "--private-key",
-            KEYS[DEPLOYER],
-        ])
-        .output()
-        .expect("forge runs");
-    let folder = root.join("deployments").join(&network);
-    let json = std::fs::read_to_string(folder.join("l2.json"));
-    let _ = std::fs::remove_dir_all(&folder);
-    assert!(
-        out.status.success(),
-        "forge script DeployL2 failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json = json.expect("DeployL2 wrote l2.json");
+    let json = ol_testkit::deploy_l2(&anvil.url, "openlora-server-test");
     let config = ChainConfig::from_deployment_json(&json).unwrap();
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
     let rewards: Address = value["contracts"]["Rewards"].as_str().unwrap().parse().unwrap();
@@ -201,32 +90,10 @@ async fn build_template() -> Template {
         _license: "CC-BY-4.0".into(),
         _rules: rules,
     };
-    send_with(&anvil.url, DEPLOYER, datanets, call.abi_encode().into(), U256::ZERO).await;
-    let state: Bytes =
-        read_provider(&anvil.url).raw_request("anvil_dumpState".into(), ()).await.unwrap();
+    ol_testkit::send(&anvil.url, DEPLOYER as u32, datanets, call.abi_encode().into(), U256::ZERO)
+        .await;
+    let state = ol_testkit::dump_state(&anvil.url).await;
     Template { state, config, rewards, datanet: U256::from(1) }
-}
-
-/// A provider without a wallet.
-pub fn read_provider(url: &str) -> DynProvider {
-    ProviderBuilder::new().connect_http(url.parse().unwrap()).erased()
-}
-
-/// Sends a transaction from an anvil account and waits for its successful receipt.
-async fn send_with(
-    url: &str,
-    from: usize,
-    to: Address,
-    input: Bytes,
-    value: U256,
-) -> TransactionReceipt {
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(signer(from)))
-        .connect_http(url.parse().unwrap());
-    let tx = TransactionRequest::default().with_to(to).with_input(input).with_value(value);
-    let receipt = provider.send_transaction(tx).await.unwrap().get_receipt().await.unwrap();
-    assert!(receipt.status(), "transaction to {to} reverted");
-    receipt
 }
 
 /// A chain of the test's own with the suite deployed.
@@ -249,9 +116,7 @@ impl Chain {
         let t = template();
         let anvil = Anvil::start();
         let rpc = read_provider(&anvil.url);
-        let loaded: bool =
-            rpc.raw_request("anvil_loadState".into(), (t.state.clone(),)).await.unwrap();
-        assert!(loaded);
+        ol_testkit::load_state(&anvil.url, &t.state).await;
         assert!(!rpc.get_code_at(t.config.escrow).await.unwrap().is_empty(), "the suite is loaded");
         Self { anvil, config: t.config, rewards: t.rewards, rpc, datanet: t.datanet }
     }
@@ -264,7 +129,7 @@ impl Chain {
         input: Vec<u8>,
         value: U256,
     ) -> TransactionReceipt {
-        send_with(&self.anvil.url, from, to, input.into(), value).await
+        ol_testkit::send(&self.anvil.url, from as u32, to, input.into(), value).await
     }
 
     /// Registers a model of `OWNER` for `adapter` at `price` wei per 1k tokens; answers its id.
