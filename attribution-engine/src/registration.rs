@@ -13,17 +13,22 @@
 //!
 //! Everything is read from the chain first and only what is missing is sent, so a rerun sends
 //! nothing. A store Datanet's on-chain id is remembered per chain in
-//! `<store>/chain/<chain id>-<Datanets address>.json`.
+//! `<store>/chain/<chain id>-<Datanets address>.json`. `createDatanet`, the one call a rerun
+//! cannot recognise on chain, is signed and recorded (`….creating-<keccak(name)>.json`) before
+//! it is broadcast: a rerun after a crash finishes that same transaction (waits for it,
+//! rebroadcasts it, or drops it if its nonce went to another) instead of creating a second
+//! Datanet.
 
 use crate::{
-    chain::{Chain, Deployment},
+    chain::{Chain, Deployment, describe_revert, is_already_known, rpc},
     datanet::{Contribution, DatanetStore, Status, StoreError},
     receipts::ReceiptError,
     train::{Run, TrainError},
 };
 use alloy::{
-    network::{EthereumWallet, TransactionBuilder},
-    primitives::{Address, B256, U256, keccak256},
+    eips::Encodable2718,
+    network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder},
+    primitives::{Address, B256, Bytes, U256, keccak256},
     providers::{Provider, ProviderBuilder},
     rpc::types::{TransactionReceipt, TransactionRequest},
     signers::local::PrivateKeySigner,
@@ -31,7 +36,7 @@ use alloy::{
     transports::{RpcError, TransportErrorKind},
 };
 use ol_primitives::contracts::{datanets::IDatanets, model_registry::IModelRegistry};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
     path::{Path, PathBuf},
@@ -143,6 +148,21 @@ pub enum DatanetTarget {
         rules: IDatanets::Rules,
     },
 }
+
+/// A `createDatanet` transaction signed and recorded before its broadcast.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedCreate {
+    /// Its hash.
+    pub tx_hash: B256,
+    /// The key's nonce it uses.
+    pub nonce: u64,
+    /// The signed transaction (EIP-2718).
+    pub raw_tx: Bytes,
+}
+
+/// How long a recorded `createDatanet` is waited for before the command gives up (a rerun
+/// picks it up again).
+const CREATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// What happened to one store contribution.
 #[derive(Debug, Clone, Serialize)]
@@ -329,8 +349,176 @@ impl Registrar {
         std::fs::rename(&tmp, &path).map_err(io)
     }
 
-    /// The on-chain id of store Datanet `name`, creating the Datanet if asked; answers whether
-    /// it was created now.
+    fn create_record_path(&self, store: &DatanetStore, name: &str) -> PathBuf {
+        let mapping = self.mapping_path(store);
+        let stem =
+            mapping.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        mapping.with_file_name(format!("{stem}.creating-{:x}.json", keccak256(name)))
+    }
+
+    fn read_create_record(
+        &self,
+        store: &DatanetStore,
+        name: &str,
+    ) -> RegistrationResult<Option<RecordedCreate>> {
+        let path = self.create_record_path(store, name);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| RegistrationError::Io { path, reason: e.to_string() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(RegistrationError::Io { path, reason: e.to_string() }),
+        }
+    }
+
+    fn forget_create_record(&self, store: &DatanetStore, name: &str) -> RegistrationResult<()> {
+        let path = self.create_record_path(store, name);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(RegistrationError::Io { path, reason: e.to_string() })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Signs `createDatanet` for store Datanet `name` and records it (synced to disk) without
+    /// broadcasting it: the first half of creating; [`Registrar::resolve_datanet`] broadcasts
+    /// a recorded transaction and waits for it, also in a later run.
+    pub async fn record_create(
+        &self,
+        store: &DatanetStore,
+        name: &str,
+        call: IDatanets::createDatanetCall,
+    ) -> RegistrationResult<RecordedCreate> {
+        let what = format!("createDatanet for {name}");
+        let provider = &self.chain.provider;
+        let from = self.address();
+        let base = TransactionRequest::default()
+            .with_from(from)
+            .with_to(self.datanets)
+            .with_input(call.abi_encode());
+        if let Err(e) = provider.call(base.clone()).await {
+            return Err(RegistrationError::Transaction { what, reason: describe_revert(&e) });
+        }
+        let gas = provider.estimate_gas(base.clone()).await.map_err(rpc)?;
+        let fees = provider.estimate_eip1559_fees().await.map_err(rpc)?;
+        let nonce = provider.get_transaction_count(from).pending().await.map_err(rpc)?;
+        let tx = base
+            .with_chain_id(self.chain.deployment.chain_id)
+            .with_nonce(nonce)
+            .with_gas_limit(gas.saturating_mul(120) / 100)
+            .with_max_fee_per_gas(fees.max_fee_per_gas)
+            .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
+        let envelope = NetworkTransactionBuilder::build(tx, &self.chain.wallet)
+            .await
+            .map_err(|e| RegistrationError::Transaction { what, reason: e.to_string() })?;
+        let record = RecordedCreate {
+            tx_hash: *envelope.tx_hash(),
+            nonce,
+            raw_tx: envelope.encoded_2718().into(),
+        };
+        let path = self.create_record_path(store, name);
+        let io =
+            |e: std::io::Error| RegistrationError::Io { path: path.clone(), reason: e.to_string() };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        let json = serde_json::to_vec_pretty(&record)
+            .map_err(|e| RegistrationError::Invalid(e.to_string()))?;
+        let tmp = path.with_extension("tmp");
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp).map_err(io)?;
+            f.write_all(&json).map_err(io)?;
+            f.sync_all().map_err(io)?;
+        }
+        std::fs::rename(&tmp, &path).map_err(io)?;
+        info!(datanet = name, tx = %record.tx_hash, nonce, "createDatanet recorded");
+        Ok(record)
+    }
+
+    /// Brings a recorded `createDatanet` to the chain and answers the Datanet it created, or
+    /// `None` when its nonce went to another transaction (it can never be mined).
+    async fn finish_create(
+        &self,
+        name: &str,
+        record: &RecordedCreate,
+    ) -> RegistrationResult<Option<U256>> {
+        let what = format!("createDatanet for {name}");
+        let provider = &self.chain.provider;
+        let deadline = std::time::Instant::now() + CREATE_TIMEOUT;
+        let mut broadcast = false;
+        loop {
+            if let Some(receipt) =
+                provider.get_transaction_receipt(record.tx_hash).await.map_err(rpc)?
+            {
+                if !receipt.status() {
+                    return Err(RegistrationError::Transaction {
+                        what,
+                        reason: format!("reverted in {}", record.tx_hash),
+                    });
+                }
+                let event =
+                    receipt.decoded_log::<IDatanets::DatanetCreated>().ok_or_else(|| {
+                        RegistrationError::Transaction {
+                            what: what.clone(),
+                            reason: "no DatanetCreated event in the receipt".into(),
+                        }
+                    })?;
+                info!(datanet = name, id = %event.data.datanetId, tx = %record.tx_hash, "created");
+                return Ok(Some(event.data.datanetId));
+            }
+            if !broadcast {
+                let known =
+                    provider.get_transaction_by_hash(record.tx_hash).await.map_err(rpc)?.is_some();
+                if !known {
+                    let mined = provider
+                        .get_transaction_count(self.address())
+                        .latest()
+                        .await
+                        .map_err(rpc)?;
+                    if mined > record.nonce {
+                        // Mined meanwhile, or the nonce went to another transaction.
+                        if provider
+                            .get_transaction_receipt(record.tx_hash)
+                            .await
+                            .map_err(rpc)?
+                            .is_some()
+                        {
+                            continue;
+                        }
+                        warn!(datanet = name, tx = %record.tx_hash, "recorded createDatanet can no longer be mined; its nonce was used");
+                        return Ok(None);
+                    }
+                    match provider.send_raw_transaction(&record.raw_tx).await {
+                        Ok(_) => {}
+                        Err(e) if is_already_known(&e) => {}
+                        Err(e) => {
+                            return Err(RegistrationError::Transaction {
+                                what,
+                                reason: describe(&e),
+                            });
+                        }
+                    }
+                }
+                broadcast = true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(RegistrationError::Transaction {
+                    what,
+                    reason: format!(
+                        "{} not mined after {} s; it stays recorded and a rerun waits for it again",
+                        record.tx_hash,
+                        CREATE_TIMEOUT.as_secs()
+                    ),
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The on-chain id of store Datanet `name`, creating the Datanet if asked (or finishing a
+    /// creation an earlier run recorded); answers whether it was created now.
     pub async fn resolve_datanet(
         &self,
         store: &DatanetStore,
@@ -352,28 +540,30 @@ impl Registrar {
                 return Err(RegistrationError::Unmapped(name.to_owned()));
             }
             (DatanetTarget::Create { metadata_uri, license, rules }, None) => {
-                let call = IDatanets::createDatanetCall {
-                    _metadataURI: metadata_uri.clone(),
-                    _license: license.clone(),
-                    _rules: rules.clone(),
+                let earlier = match self.read_create_record(store, name)? {
+                    Some(record) => self.finish_create(name, &record).await?,
+                    None => None,
                 };
-                let receipt = self
-                    .send(
-                        &self.chain.signer,
-                        self.datanets,
-                        call,
-                        U256::ZERO,
-                        format!("createDatanet for {name}"),
-                    )
-                    .await?;
-                let event =
-                    receipt.decoded_log::<IDatanets::DatanetCreated>().ok_or_else(|| {
-                        RegistrationError::Transaction {
-                            what: format!("createDatanet for {name}"),
-                            reason: "no DatanetCreated event in the receipt".into(),
-                        }
-                    })?;
-                (event.data.datanetId, true)
+                let id = match earlier {
+                    Some(id) => id,
+                    None => {
+                        let call = IDatanets::createDatanetCall {
+                            _metadataURI: metadata_uri.clone(),
+                            _license: license.clone(),
+                            _rules: rules.clone(),
+                        };
+                        let record = self.record_create(store, name, call).await?;
+                        self.finish_create(name, &record).await?.ok_or_else(|| {
+                            RegistrationError::Transaction {
+                                what: format!("createDatanet for {name}"),
+                                reason: "its nonce was taken by another transaction of this key \
+                                         meanwhile; run again"
+                                    .into(),
+                            }
+                        })?
+                    }
+                };
+                (id, true)
             }
         };
         let exists =
@@ -382,6 +572,7 @@ impl Registrar {
             return Err(RegistrationError::UnknownDatanet(id));
         }
         self.remember(store, name, id)?;
+        self.forget_create_record(store, name)?;
         Ok((id, created))
     }
 

@@ -4,7 +4,7 @@
 //! `datanet register` and `register-model` commands.
 
 use crate::{
-    chain::{Chain, DEPLOYER, address, key_hex},
+    chain::{Chain, DEPLOYER, address, key_hex, signer},
     common::{Reap, texts, tiny_model},
 };
 use alloy::{
@@ -688,6 +688,104 @@ async fn register_contributions_on_chain_and_rerun_sends_nothing() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `datanet register --create` interrupted after signing its `createDatanet` (before or after
+/// it was mined) but before remembering the id: the rerun finishes that same transaction and
+/// creates no second Datanet; a recorded transaction whose nonce went elsewhere is replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_create_is_finished_not_repeated() {
+    use attribution_engine::registration::Registrar;
+    let chain = Chain::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    let store = DatanetStore::open(&store_dir).unwrap();
+    for name in ["plays", "poems", "sonnets"] {
+        store.add(name, address(ALICE), format!("a line of {name}").as_bytes()).unwrap();
+    }
+    let datanets = chain.contract("Datanets");
+    let count = || chain.call(datanets, IDatanets::datanetCountCall {});
+    let create_call = |name: &str| IDatanets::createDatanetCall {
+        _metadataURI: format!("ipfs://{name}"),
+        _license: "CC-BY-4.0".into(),
+        _rules: IDatanets::Rules {
+            contributionStake: 0,
+            minCuratorStake: 0,
+            maxContributionSize: 0,
+            allowListed: false,
+        },
+    };
+    let registrar = Registrar::connect(&chain.anvil.url, chain.d, signer(CURATOR)).await.unwrap();
+    let start = count().await;
+
+    // "poems": signed, recorded and mined, then the command died.
+    let mined = registrar.record_create(&store, "poems", create_call("poems")).await.unwrap();
+    chain.rpc.send_raw_transaction(&mined.raw_tx).await.unwrap().get_receipt().await.unwrap();
+    assert_eq!(count().await, start + U256::from(1));
+    // "plays": signed and recorded, never broadcast.
+    let unsent = registrar.record_create(&store, "plays", create_call("plays")).await.unwrap();
+    assert_eq!(unsent.nonce, mined.nonce + 1);
+    assert_eq!(count().await, start + U256::from(1), "recording sends nothing");
+    // "sonnets": recorded, then its nonce taken by another transaction of the same key.
+    let stale = registrar.record_create(&store, "sonnets", create_call("sonnets")).await.unwrap();
+    assert_eq!(stale.nonce, unsent.nonce, "unsent transactions do not take a nonce");
+
+    let store_arg = store_dir.to_str().unwrap();
+    let (curator_key, alice_key) = (key_hex(CURATOR), key_hex(ALICE));
+    let register = |name: &'static str| {
+        let args = [
+            "datanet",
+            "register",
+            "--store",
+            store_arg,
+            "--datanet",
+            name,
+            "--create",
+            "--key",
+            &curator_key,
+            "--contributor-key",
+            &alice_key,
+        ];
+        ok(chain.command(&args))
+    };
+    let id_of =
+        |report: &Value| -> U256 { report["datanet_id"].as_str().unwrap().parse().unwrap() };
+    let created_by = |record: &attribution_engine::registration::RecordedCreate| {
+        let hash = record.tx_hash;
+        let rpc = chain.rpc.clone();
+        async move {
+            let receipt = rpc.get_transaction_receipt(hash).await.unwrap()?;
+            Some(receipt.decoded_log::<IDatanets::DatanetCreated>().unwrap().data.datanetId)
+        }
+    };
+
+    let poems = register("poems");
+    assert_eq!(Some(id_of(&poems)), created_by(&mined).await, "the mined create is adopted");
+    assert_eq!(count().await, start + U256::from(1), "no second Datanet for poems");
+
+    let plays = register("plays");
+    assert_eq!(Some(id_of(&plays)), created_by(&unsent).await, "the recorded create is sent");
+    assert_eq!(count().await, start + U256::from(2));
+
+    // The key moves on: "sonnets"' recorded nonce is now used by another transaction.
+    chain.send(CURATOR, address(CAROL), vec![], U256::from(1)).await;
+    let sonnets = register("sonnets");
+    assert_eq!(created_by(&stale).await, None, "the stale record never reaches the chain");
+    assert_eq!(count().await, start + U256::from(3), "created anew, once");
+    let exists = chain.call(datanets, IDatanets::existsCall { _datanetId: id_of(&sonnets) }).await;
+    assert!(exists);
+
+    // Every record is settled; a rerun creates and sends nothing.
+    let leftovers: Vec<_> = std::fs::read_dir(store_dir.join("chain"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".creating-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let (before, _) = chain.activity().await;
+    let again = register("plays");
+    assert_eq!((again["created"].as_bool(), id_of(&again)), (Some(false), id_of(&plays)));
+    assert_eq!(chain.activity().await.0, before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
