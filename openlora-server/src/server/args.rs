@@ -76,6 +76,10 @@ pub struct ServeArgs {
     /// Highest adapter rank accepted [default: 16].
     #[arg(long, help_heading = "Engine")]
     pub max_lora_rank: Option<usize>,
+    /// How device slots store adapters: model (the model's dtype), bf16 (half the bytes each
+    /// row's LoRA reads; adapters rounded to bf16) or f32 [default: model].
+    #[arg(long, help_heading = "Engine")]
+    pub lora_dtype: Option<String>,
     /// Most sequences in the running batch [default: 32].
     #[arg(long, help_heading = "Engine")]
     pub max_batch: Option<usize>,
@@ -117,7 +121,7 @@ impl ServeArgs {
         take_opt!(kv_cache_tokens, threads);
         take!(addr, max_body_bytes, max_adapter_bytes, ledger, redeem_interval_secs);
         take!(redeem_min_wei, chain_cache_secs, device, backend, max_loras, max_lora_rank);
-        take!(max_batch, max_batched_tokens, host_cache_mib, watch_interval_ms);
+        take!(max_batch, max_batched_tokens, host_cache_mib, watch_interval_ms, lora_dtype);
         if self.no_payment {
             c.no_payment = true;
         }
@@ -154,6 +158,8 @@ mod tests {
             "127.0.0.1:7000",
             "--max-loras",
             "4",
+            "--lora-dtype",
+            "bf16",
         ]);
         let c = cli.serve.into_config().unwrap();
         assert_eq!(c.model, Some(PathBuf::from("/models/a")));
@@ -162,6 +168,9 @@ mod tests {
         assert_eq!((c.max_batch, c.max_loras), (8, 4));
         assert!(c.no_payment);
         assert_eq!(c.device, "cpu");
+        assert_eq!(c.engine_config().unwrap().lora_dtype, Some(tch::Kind::BFloat16));
+        let default = ServerConfig::new("/m").engine_config().unwrap();
+        assert_eq!(default.lora_dtype, None, "slots in the model's dtype unless asked");
     }
 
     #[test]
@@ -173,6 +182,8 @@ mod tests {
         assert!(err.contains("modle"), "{err}");
         let c = ServerConfig { backend: "fast".into(), ..ServerConfig::new("/m") };
         assert!(c.engine_config().unwrap_err().to_string().contains("fast"));
+        let c = ServerConfig { lora_dtype: "fp8".into(), ..ServerConfig::new("/m") };
+        assert!(c.engine_config().unwrap_err().to_string().contains("lora-dtype `fp8`"));
         assert!(
             ServerConfig::default().engine_config().unwrap_err().to_string().contains("--model")
         );

@@ -89,6 +89,8 @@ pub struct ServerConfig {
     pub max_loras: usize,
     /// Highest adapter rank accepted.
     pub max_lora_rank: usize,
+    /// How device slots store adapters: `model`, `bf16` or `f32`.
+    pub lora_dtype: String,
     /// Most sequences in the running batch.
     pub max_batch: usize,
     /// Most tokens in one step.
@@ -126,6 +128,7 @@ impl Default for ServerConfig {
             backend: "auto".into(),
             max_loras: engine.max_loras,
             max_lora_rank: engine.max_lora_rank,
+            lora_dtype: "model".into(),
             max_batch: engine.max_batch,
             max_batched_tokens: engine.max_batched_tokens,
             host_cache_mib: engine.host_cache_bytes >> 20,
@@ -162,6 +165,16 @@ impl ServerConfig {
             .map_err(|e| ServeError::Config(format!("backend `{}`: {e}", self.backend)))?;
         cfg.max_loras = self.max_loras;
         cfg.max_lora_rank = self.max_lora_rank;
+        cfg.lora_dtype = match self.lora_dtype.to_ascii_lowercase().as_str() {
+            "model" => None,
+            "bf16" | "bfloat16" => Some(tch::Kind::BFloat16),
+            "f32" | "float32" => Some(tch::Kind::Float),
+            other => {
+                return Err(ServeError::Config(format!(
+                    "lora-dtype `{other}`: model, bf16 or f32"
+                )));
+            }
+        };
         cfg.max_batch = self.max_batch;
         cfg.max_batched_tokens = self.max_batched_tokens;
         cfg.host_cache_bytes = self.host_cache_mib << 20;
