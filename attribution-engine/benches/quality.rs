@@ -7,22 +7,33 @@
 //!    (`--pretrain-epochs`, 0 for the random model; cached in the output folder), and a LoRA
 //!    adapter fine-tuned on it with every contributor's examples.
 //! 2. Influence of every training example on held-out passages of every play (the queries),
-//!    with EK-FAC, K-FAC, DataInf, the gradient dot product and BM25, summed per contributor.
+//!    with EK-FAC, K-FAC, DataInf, the gradient dot product and BM25, summed per contributor;
+//!    and the EK-FAC index as `build-index` writes it and `attribute` reads it (rows projected
+//!    to `--projection-dim`, contributors' totals from its exact group sums).
 //! 3. `--retrains` adapters fine-tuned from the same start on random halves of the
 //!    contributors; the linear datamodeling score (LDS) is the Spearman correlation, per query,
 //!    between the predicted and the measured query losses across these retrains, averaged.
-//! 4. The planted test: one contributor's examples are corrupted (three ways: the commonest
-//!    words relabelled, the word order shuffled, the letters of each word shuffled), the
-//!    adapter is trained again, and the share of the corrupted examples among the 10% of
-//!    examples with the most negative influence on the queries is reported per method, with
-//!    the corrupted examples' median rank.
+//! 4. The planted test: one contributor (`--victim hamlet`) gives `--victim-examples 64`
+//!    passages (7.7 % of the 832 examples; the others keep `--per-play`), corrupted several ways
+//!    (`--corruptions`: letters shuffled within words, every word mapped to a fixed random
+//!    other word, word order shuffled, the 20 commonest words cycled; more on request); the
+//!    adapter is trained again on everything (`--planted-epochs 5`, `--planted-lr 5e-3`: more
+//!    epochs than the LDS part, so that the corruption does harm), and the share of the
+//!    corrupted examples among the 10 % of examples with the most negative influence is
+//!    reported per method, with their median rank: (a) influence summed over the held-out
+//!    queries, (b) the same with each query's scores normalized, (c) influence summed over the
+//!    training examples of the other contributors. A ground-truth line comes with each: the
+//!    queries' summed loss after fine-tunes without the victim, with it clean and with it
+//!    corrupted, at two seeds, so that the harm can be read against the seed noise.
 //! 5. A verbatim quote of each sampled contributor's training text, attributed.
 //!
 //! ```text
 //! cargo bench -p attribution-engine --bench quality -- [--corpus DIR] [--retrains 32]
 //!     [--per-play 24] [--queries-per-play 2] [--max-len 64] [--epochs 3] [--rank 8]
 //!     [--projection-dim 1024] [--workers 2] [--unit contributors|examples] [--out DIR]
-//!     [--pretrain-epochs 6] [--no-planted]
+//!     [--pretrain-epochs 6] [--no-planted | --only-planted] [--victim hamlet]
+//!     [--victim-examples 64] [--planted-epochs 5] [--planted-lr 5e-3]
+//!     [--corruptions letter-shuffle,cipher,word-shuffle,relabel20]
 //! ```
 
 use alloy_primitives::{Address, keccak256};
@@ -62,6 +73,12 @@ struct Opts {
     seed: u64,
     unit_examples: bool,
     planted: bool,
+    only_planted: bool,
+    victim: String,
+    victim_examples: usize,
+    planted_epochs: usize,
+    planted_lr: f64,
+    corruptions: Vec<String>,
     pretrain_epochs: usize,
 }
 
@@ -86,6 +103,12 @@ fn parse() -> Result<Opts, Error> {
         seed: 0,
         unit_examples: false,
         planted: true,
+        only_planted: false,
+        victim: "hamlet".into(),
+        victim_examples: 64,
+        planted_epochs: 5,
+        planted_lr: 5e-3,
+        corruptions: DEFAULT_CORRUPTIONS.iter().map(|c| (*c).to_owned()).collect(),
         pretrain_epochs: 6,
     };
     let mut args = std::env::args().skip(1);
@@ -114,6 +137,17 @@ fn parse() -> Result<Opts, Error> {
             "--seed" => o.seed = val()?.parse()?,
             "--unit" => o.unit_examples = val()? == "examples",
             "--no-planted" => o.planted = false,
+            "--only-planted" => o.only_planted = true,
+            "--victim" => o.victim = val()?,
+            "--victim-examples" => o.victim_examples = val()?.parse()?,
+            "--planted-epochs" => o.planted_epochs = val()?.parse()?,
+            "--planted-lr" => o.planted_lr = val()?.parse()?,
+            "--corruptions" => {
+                o.corruptions = val()?.split(',').map(str::to_owned).collect();
+                if let Some(c) = o.corruptions.iter().find(|c| !CORRUPTIONS.contains(&c.as_str())) {
+                    return Err(format!("--corruptions {c}: one of {CORRUPTIONS:?}").into());
+                }
+            }
             "--pretrain-epochs" => o.pretrain_epochs = val()?.parse()?,
             other => return Err(format!("unknown option {other}").into()),
         }
@@ -261,6 +295,152 @@ fn shuffle_words(text: &str, rng: &mut rand_chacha::ChaCha8Rng) -> String {
     words.join(" ")
 }
 
+/// The planted corruptions run by default: the three of the first version of this test
+/// (`relabel20` now also relabels a line's first word) and the consistent wrong word mapping.
+const DEFAULT_CORRUPTIONS: [&str; 4] = ["letter-shuffle", "cipher", "word-shuffle", "relabel20"];
+
+/// The planted corruptions (`--corruptions`), each applied to the victim's examples only.
+const CORRUPTIONS: [&str; 9] = [
+    "random-words",
+    "cipher",
+    "cipher-rare",
+    "cipher100",
+    "permute200",
+    "pool-shuffle",
+    "relabel20",
+    "word-shuffle",
+    "letter-shuffle",
+];
+
+fn describe(corruption: &str) -> &'static str {
+    match corruption {
+        "cipher" => {
+            "mislabelled: every word replaced by a fixed random other word of the vocabulary"
+        }
+        "random-words" => {
+            "mislabelled, random labels: every word replaced by a random word of the vocabulary, drawn afresh each time"
+        }
+        "cipher-rare" => {
+            "mislabelled: every word replaced by a fixed random word of the rarer half of the vocabulary"
+        }
+        "cipher100" => {
+            "mislabelled: every word replaced by a fixed random word of the 100 commonest"
+        }
+        "permute200" => "mislabelled: the 200 commonest words permuted (a fixed random cycle)",
+        "pool-shuffle" => "all words shuffled across the victim's examples (line lengths kept)",
+        "relabel20" => "mislabelled: the 20 commonest words cycled",
+        "word-shuffle" => "word order shuffled within each example",
+        _ => "letters shuffled within each word",
+    }
+}
+
+/// `f` applied to every space-separated word, lines kept.
+fn map_words(text: &str, mut f: impl FnMut(&str) -> String) -> String {
+    text.split_inclusive('\n')
+        .map(|line| {
+            let (body, nl) = line.strip_suffix('\n').map_or((line, ""), |b| (b, "\n"));
+            body.split(' ')
+                .map(|w| if w.is_empty() { String::new() } else { f(w) })
+                .collect::<Vec<_>>()
+                .join(" ")
+                + nl
+        })
+        .collect()
+}
+
+/// The victim's texts corrupted; `vocab` is every word of the clean training examples, the
+/// commonest first.
+fn corrupt(
+    corruption: &str,
+    texts: &[String],
+    vocab: &[String],
+    rng: &mut rand_chacha::ChaCha8Rng,
+) -> Vec<String> {
+    // A fixed wrong word for each word of `from`: the next one of a random cycle over `onto`
+    // (`from == onto`), or a random other word of `onto`.
+    let mapping = |from: Vec<String>, onto: &[String], rng: &mut rand_chacha::ChaCha8Rng| {
+        let mut map = std::collections::HashMap::new();
+        if from.as_slice() == onto {
+            let mut cycle = from;
+            cycle.shuffle(rng);
+            for (i, w) in cycle.iter().enumerate() {
+                map.insert(w.clone(), cycle[(i + 1) % cycle.len()].clone());
+            }
+        } else {
+            for w in from {
+                let to = loop {
+                    let t = &onto[rng.random_range(0..onto.len())];
+                    if *t != w {
+                        break t.clone();
+                    }
+                };
+                map.insert(w, to);
+            }
+        }
+        map
+    };
+    let apply = |map: &std::collections::HashMap<String, String>| -> Vec<String> {
+        texts
+            .iter()
+            .map(|t| map_words(t, |w| map.get(w).cloned().unwrap_or_else(|| w.to_owned())))
+            .collect()
+    };
+    match corruption {
+        "cipher" => {
+            let words: std::collections::BTreeSet<String> =
+                texts.iter().flat_map(|t| t.split_whitespace().map(str::to_owned)).collect();
+            apply(&mapping(words.into_iter().collect(), vocab, rng))
+        }
+        "random-words" => texts
+            .iter()
+            .map(|t| map_words(t, |_| vocab[rng.random_range(0..vocab.len())].clone()))
+            .collect(),
+        "cipher-rare" => {
+            let words: std::collections::BTreeSet<String> =
+                texts.iter().flat_map(|t| t.split_whitespace().map(str::to_owned)).collect();
+            apply(&mapping(words.into_iter().collect(), &vocab[vocab.len() / 2..], rng))
+        }
+        "cipher100" => {
+            let words: std::collections::BTreeSet<String> =
+                texts.iter().flat_map(|t| t.split_whitespace().map(str::to_owned)).collect();
+            apply(&mapping(words.into_iter().collect(), &vocab[..100.min(vocab.len())], rng))
+        }
+        "permute200" | "relabel20" => {
+            let k = if corruption == "relabel20" { 20 } else { 200 };
+            let top = vocab[..k.min(vocab.len())].to_vec();
+            if corruption == "relabel20" {
+                // The commonest words in their order, each replaced by the next.
+                let map = top
+                    .iter()
+                    .enumerate()
+                    .map(|(i, w)| (w.clone(), top[(i + 1) % top.len()].clone()))
+                    .collect();
+                apply(&map)
+            } else {
+                apply(&mapping(top.clone(), &top, rng))
+            }
+        }
+        "pool-shuffle" => {
+            let mut pool: Vec<&str> = texts.iter().flat_map(|t| t.split_whitespace()).collect();
+            pool.shuffle(rng);
+            let mut pool = pool.into_iter();
+            texts
+                .iter()
+                .map(|t| {
+                    t.lines()
+                        .map(|l| {
+                            let n = l.split_whitespace().count();
+                            pool.by_ref().take(n).collect::<Vec<_>>().join(" ") + "\n"
+                        })
+                        .collect()
+                })
+                .collect()
+        }
+        "word-shuffle" => texts.iter().map(|t| shuffle_words(t, rng)).collect(),
+        _ => texts.iter().map(|t| shuffle_letters(t, rng)).collect(),
+    }
+}
+
 /// One unit's examples (a contributor or a single example).
 struct Setup {
     model_dir: PathBuf,
@@ -298,43 +478,60 @@ fn per_unit(scores: &[Vec<f64>], unit_of: &[usize], units: usize) -> Vec<Vec<f64
         .collect()
 }
 
-/// Trains one adapter per subset on `workers` threads (each with its own copy of the weights,
-/// one libtorch thread) and returns every query's loss after each.
+/// Trains one adapter per subset of the units on `workers` threads and returns every query's
+/// loss after each.
 fn retrain_all(
     setup: &Setup,
     subsets: &[Vec<bool>],
     unit_of: &[usize],
     workers: usize,
 ) -> Result<Vec<Vec<f64>>, Error> {
+    let jobs: Vec<(Vec<Sequence>, TrainConfig)> = subsets
+        .iter()
+        .map(|subset| {
+            let seqs = setup
+                .train
+                .iter()
+                .zip(unit_of)
+                .filter(|(_, u)| subset[**u])
+                .map(|(s, _)| s.clone())
+                .collect();
+            (seqs, setup.train_cfg.clone())
+        })
+        .collect();
+    train_many(setup, &jobs, workers, "retrain")
+}
+
+/// Fine-tunes one adapter per job (its examples and settings) on `workers` threads (each with
+/// its own copy of the weights, one libtorch thread) and returns every query's loss after each.
+fn train_many(
+    setup: &Setup,
+    jobs: &[(Vec<Sequence>, TrainConfig)],
+    workers: usize,
+    label: &str,
+) -> Result<Vec<Vec<f64>>, Error> {
     let results: std::sync::Mutex<Vec<Option<Vec<f64>>>> =
-        std::sync::Mutex::new(vec![None; subsets.len()]);
+        std::sync::Mutex::new(vec![None; jobs.len()]);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let started = Instant::now();
     std::thread::scope(|s| -> Result<(), Error> {
         let mut handles = Vec::new();
-        for _ in 0..workers {
+        for _ in 0..workers.min(jobs.len()) {
             handles.push(s.spawn(|| -> Result<(), Error> {
                 let model = load_model(&setup.model_dir, &setup.cfg)?;
                 loop {
                     let m = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    if m >= subsets.len() {
+                    let Some((seqs, cfg)) = jobs.get(m) else {
                         return Ok(());
-                    }
-                    let seqs: Vec<Sequence> = setup
-                        .train
-                        .iter()
-                        .zip(unit_of)
-                        .filter(|(_, u)| subsets[m][**u])
-                        .map(|(s, _)| s.clone())
-                        .collect();
-                    let (lora, _) = train_lora(&model, &seqs, &setup.train_cfg, |_, _| Ok(()))?;
+                    };
+                    let (lora, _) = train_lora(&model, seqs, cfg, |_, _| Ok(()))?;
                     let losses = evaluate(&model, &lora, &setup.queries, 32)?;
                     let mut r = results.lock().map_err(|e| e.to_string())?;
                     r[m] = Some(losses);
                     let done = r.iter().filter(|x| x.is_some()).count();
                     eprintln!(
-                        "  retrain {done}/{} ({} examples) {:.0} s",
-                        subsets.len(),
+                        "  {label} {done}/{} ({} examples) {:.0} s",
+                        jobs.len(),
                         seqs.len(),
                         started.elapsed().as_secs_f64()
                     );
@@ -342,24 +539,29 @@ fn retrain_all(
             }));
         }
         for h in handles {
-            h.join().map_err(|_| "a retrain worker panicked")??;
+            h.join().map_err(|_| "a training worker panicked")??;
         }
         Ok(())
     })?;
     let results = results.into_inner().map_err(|e| e.to_string())?;
-    results.into_iter().map(|r| r.ok_or_else(|| Error::from("a retrain is missing"))).collect()
+    results.into_iter().map(|r| r.ok_or_else(|| Error::from("a fine-tune is missing"))).collect()
 }
 
 struct MethodScores {
     name: &'static str,
-    /// `[Q, N]` per example.
+    /// `[Q, N]` per example, for the held-out queries.
     scores: Vec<Vec<f64>>,
     /// `[Q, contributors]` where the method scores contributors otherwise than by summing its
     /// per-example scores (the index's exact group sums).
     contributor_scores: Option<Vec<Vec<f64>>>,
+    /// `[N, N]`: every training example's influence on every training example (row: the
+    /// training example taken as the query), where asked for.
+    train_scores: Option<Vec<Vec<f64>>>,
 }
 
-/// Every method's per-example scores for `queries` under `lora`.
+/// Every method's per-example scores for the held-out queries under `lora` (and, with
+/// `train_queries`, for the training examples themselves taken as queries).
+#[allow(clippy::too_many_arguments)]
 fn all_scores(
     model: &Llama,
     lora: &TrainableLora,
@@ -368,6 +570,7 @@ fn all_scores(
     examples: &[Example],
     out: &Path,
     projection_dim: usize,
+    train_queries: bool,
 ) -> Result<Vec<MethodScores>, Error> {
     let analyzer =
         Analyzer::new(out, model, lora, alloy_primitives::B256::ZERO).with_overwrite(true);
@@ -384,6 +587,14 @@ fn all_scores(
     let t = Instant::now();
     let ekfac = fit(Strategy::Ekfac)?;
     eprintln!("  ekfac factors: {:.1} s", t.elapsed().as_secs_f64());
+    let train_rows = |factors: &Factors, projector: Option<&Projector>| -> Result<_, Error> {
+        if !train_queries {
+            return Ok(None);
+        }
+        let scores =
+            analyzer.compute_pairwise_scores(None, factors, train, train, projector, 32)?;
+        Ok(Some(to_rows(&scores)?))
+    };
     for (name, strategy) in [
         ("ekfac", Strategy::Ekfac),
         ("kfac", Strategy::Kfac),
@@ -391,21 +602,22 @@ fn all_scores(
         ("grad-dot", Strategy::Identity),
     ] {
         let t = Instant::now();
-        let factors = match strategy {
+        let fitted = match strategy {
             Strategy::Ekfac => None,
             Strategy::Identity => Some(Factors::identity(lora, train.len())),
             _ => Some(fit(strategy)?),
         };
-        let scores = analyzer.compute_pairwise_scores(
-            None,
-            factors.as_ref().unwrap_or(&ekfac),
-            &setup.queries,
-            train,
-            None,
-            32,
-        )?;
+        let factors = fitted.as_ref().unwrap_or(&ekfac);
+        let scores =
+            analyzer.compute_pairwise_scores(None, factors, &setup.queries, train, None, 32)?;
+        let train_scores = train_rows(factors, None)?;
         eprintln!("  {name}: {:.1} s", t.elapsed().as_secs_f64());
-        methods.push(MethodScores { name, scores: to_rows(&scores)?, contributor_scores: None });
+        methods.push(MethodScores {
+            name,
+            scores: to_rows(&scores)?,
+            contributor_scores: None,
+            train_scores,
+        });
     }
 
     // The index as `build-index` writes and `attribute` reads it: EK-FAC rows projected to
@@ -439,11 +651,14 @@ fn all_scores(
         }
         contributor_rows.push(by_unit);
     }
+    // Its per-example rows are the projected ones: on training queries, the same projection.
+    let train_scores = train_rows(&ekfac, Some(&projector))?;
     eprintln!("  ekfac-index (built and queried): {:.1} s", t.elapsed().as_secs_f64());
     methods.push(MethodScores {
         name: "ekfac-index",
         scores: rows,
         contributor_scores: Some(contributor_rows),
+        train_scores,
     });
 
     let bm25 = Bm25::new(&examples.iter().map(|e| e.text.as_str()).collect::<Vec<_>>());
@@ -451,8 +666,255 @@ fn all_scores(
         name: "bm25",
         scores: setup.query_texts.iter().map(|(p, c)| bm25.scores(&format!("{p}{c}"))).collect(),
         contributor_scores: None,
+        train_scores: train_queries
+            .then(|| examples.iter().map(|e| bm25.scores(&e.text)).collect()),
     });
     Ok(methods)
+}
+
+/// One method's detection of the corrupted examples from its `[Q, N]` scores, summed over the
+/// queries (each query's row scaled to unit norm first if `normalize`): how many corrupted
+/// examples are among the `top` most negative, their median rank (0 % most negative, 100 %
+/// most positive) and their mean |summed influence| over the clean examples'.
+fn detection(
+    scores: &[Vec<f64>],
+    corrupted: &[bool],
+    top: usize,
+    normalize: bool,
+) -> (usize, f64, f64) {
+    let mut total = vec![0.0; corrupted.len()];
+    for row in scores {
+        let scale = if normalize {
+            1.0 / row.iter().map(|v| v * v).sum::<f64>().sqrt().max(f64::MIN_POSITIVE)
+        } else {
+            1.0
+        };
+        for (t, v) in total.iter_mut().zip(row) {
+            *t += v * scale;
+        }
+    }
+    let mut order: Vec<usize> = (0..total.len()).collect();
+    order.sort_by(|&a, &b| total[a].total_cmp(&total[b]));
+    let found = order[..top].iter().filter(|&&i| corrupted[i]).count();
+    let mut ranks: Vec<f64> = order
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| corrupted[**i])
+        .map(|(r, _)| 100.0 * r as f64 / (order.len() - 1).max(1) as f64)
+        .collect();
+    ranks.sort_by(f64::total_cmp);
+    let mean_abs = |bad: bool| {
+        let v: Vec<f64> =
+            (0..total.len()).filter(|i| corrupted[*i] == bad).map(|i| total[i].abs()).collect();
+        v.iter().sum::<f64>() / v.len().max(1) as f64
+    };
+    (found, ranks[ranks.len() / 2], mean_abs(true) / mean_abs(false).max(f64::MIN_POSITIVE))
+}
+
+/// The planted test: the victim's examples (its usual passages and `victim_extra`) corrupted
+/// each way of `--corruptions`, the adapter trained again on everything, and the corrupted
+/// examples looked for among the 10 % most negative examples; with the ground truth, the
+/// queries' summed loss of fine-tunes without the victim, with it clean and with it
+/// corrupted, at two seeds.
+fn planted(
+    o: &Opts,
+    setup: &Setup,
+    model: &Llama,
+    tok: &tokenizers::Tokenizer,
+    victim_extra: &[String],
+) -> Result<(), Error> {
+    let started = Instant::now();
+    let victim = setup
+        .contributors
+        .iter()
+        .position(|(s, _)| *s == o.victim)
+        .ok_or_else(|| format!("--victim {}: no such contributor", o.victim))?;
+    let (stem, addr) = setup.contributors[victim].clone();
+    let mut examples = setup.examples.clone();
+    examples.extend(victim_extra.iter().map(|p| Example::new(p.clone(), addr, datanet_of(&stem))));
+    let corrupted: Vec<bool> = examples.iter().map(|e| e.contributor == addr).collect();
+    let n_bad = corrupted.iter().filter(|b| **b).count();
+    let top = examples.len() / 10;
+    let tokenize = |examples: &[Example]| -> Result<Vec<Sequence>, Error> {
+        Ok(examples
+            .iter()
+            .map(|e| training_sequence(tok, &e.text, o.max_len))
+            .collect::<Result<_, _>>()?)
+    };
+    let clean_train = tokenize(&examples)?;
+    let without: Vec<Sequence> = clean_train
+        .iter()
+        .zip(&corrupted)
+        .filter(|(_, bad)| !**bad)
+        .map(|(s, _)| s.clone())
+        .collect();
+    let cfg = TrainConfig { epochs: o.planted_epochs, lr: o.planted_lr, ..setup.train_cfg.clone() };
+    let seeds = [o.seed, o.seed + 1];
+    let with_seed = |seed: u64| TrainConfig { seed, ..cfg.clone() };
+    println!(
+        "\nplanted corruption: {stem} contributes {n_bad} of the {} training examples ({:.1} %; the others {} each); fine-tunes of the planted test: {} epochs, Adam {}, batch {}; queries: the {} clean held-out queries of all works; the 10 % most negative = {top} examples",
+        examples.len(),
+        100.0 * n_bad as f64 / examples.len() as f64,
+        o.per_play,
+        cfg.epochs,
+        cfg.lr,
+        cfg.batch_size,
+        setup.queries.len()
+    );
+    // Ground truth shared by every corruption: without the victim, and with it clean.
+    let jobs: Vec<(Vec<Sequence>, TrainConfig)> = seeds
+        .iter()
+        .flat_map(|&s| [(without.clone(), with_seed(s)), (clean_train.clone(), with_seed(s))])
+        .collect();
+    let sums: Vec<f64> = train_many(setup, &jobs, o.workers, "ground truth")?
+        .iter()
+        .map(|l| l.iter().sum())
+        .collect();
+    let (none, clean) = ([sums[0], sums[2]], [sums[1], sums[3]]);
+    println!(
+        "ground truth: summed loss of the {} queries (nats) after a fine-tune, seed {} / seed {}:",
+        setup.queries.len(),
+        seeds[0],
+        seeds[1]
+    );
+    let line = |what: &str, v: [f64; 2]| {
+        println!("  {what:34} {:8.1} / {:8.1}  (seed gap {:5.1})", v[0], v[1], (v[0] - v[1]).abs())
+    };
+    line(&format!("without {stem}"), none);
+    line(&format!("{stem} clean"), clean);
+    println!(
+        "  {:34} {:+8.1} / {:+8.1}",
+        format!("{stem} clean - without"),
+        clean[0] - none[0],
+        clean[1] - none[1]
+    );
+    // Every word of the clean examples, the commonest first.
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in &setup.examples {
+        for w in e.text.split_whitespace() {
+            *counts.entry(w).or_default() += 1;
+        }
+    }
+    let mut vocab: Vec<(&str, usize)> = counts.into_iter().collect();
+    vocab.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let vocab: Vec<String> = vocab.into_iter().map(|(w, _)| w.to_owned()).collect();
+    let victim_texts: Vec<String> =
+        examples.iter().zip(&corrupted).filter(|(_, b)| **b).map(|(e, _)| e.text.clone()).collect();
+    for name in &o.corruptions {
+        let t = Instant::now();
+        let mut prng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed ^ 0xbad);
+        let mut bad_texts = corrupt(name, &victim_texts, &vocab, &mut prng).into_iter();
+        let bad_examples: Vec<Example> = examples
+            .iter()
+            .zip(&corrupted)
+            .map(|(e, bad)| match bad.then(|| bad_texts.next()).flatten() {
+                Some(text) => Example::new(text, e.contributor, e.datanet.clone()),
+                None => e.clone(),
+            })
+            .collect();
+        let bad_train = tokenize(&bad_examples)?;
+        // Seed 1's fine-tune runs beside seed 0's, which is scored.
+        let (other, this) = std::thread::scope(|s| {
+            let other = s.spawn(|| {
+                train_many(setup, &[(bad_train.clone(), with_seed(seeds[1]))], 1, "ground truth")
+            });
+            let this = (|| -> Result<(f64, Vec<MethodScores>), Error> {
+                let (bad_lora, _) =
+                    train_lora(model, &bad_train, &with_seed(seeds[0]), |_, _| Ok(()))?;
+                let loss: f64 = evaluate(model, &bad_lora, &setup.queries, 32)?.iter().sum();
+                let methods = all_scores(
+                    model,
+                    &bad_lora,
+                    setup,
+                    &bad_train,
+                    &bad_examples,
+                    &o.out.join("analysis-planted"),
+                    o.projection_dim,
+                    true,
+                )?;
+                Ok((loss, methods))
+            })();
+            (other.join(), this)
+        });
+        let other: f64 = other.map_err(|_| "a training worker panicked")??[0].iter().sum();
+        let (this, methods) = this?;
+        let bad = [this, other];
+        println!("\nplanted corruption ({name}: {}):", describe(name));
+        line(&format!("{stem} corrupted"), bad);
+        let harm = [bad[0] - clean[0], bad[1] - clean[1]];
+        println!(
+            "  {:34} {:+8.1} / {:+8.1}",
+            format!("{stem} corrupted - clean"),
+            harm[0],
+            harm[1]
+        );
+        println!(
+            "  {:34} {:+8.1} / {:+8.1}",
+            format!("{stem} corrupted - without"),
+            bad[0] - none[0],
+            bad[1] - none[1]
+        );
+        let gap = [none, clean, bad].iter().map(|v| (v[0] - v[1]).abs()).fold(0.0, f64::max);
+        println!(
+            "  the corruption's harm (corrupted - clean) is {} the largest seed gap ({gap:.1}) at both seeds",
+            if harm.iter().all(|h| *h > gap) { "above" } else { "NOT above" }
+        );
+        println!(
+            "  detection: share of the {n_bad} corrupted examples among the {top} (10 %) most negative; median rank of the corrupted (0 % = most negative)"
+        );
+        println!(
+            "  (a) influence on the {} held-out queries, summed; (b) the same with each query's scores scaled to unit norm first;",
+            setup.queries.len()
+        );
+        println!(
+            "  (c) influence on the training examples of the other contributors, summed (no held-out query used):"
+        );
+        for m in &methods {
+            let (found, rank, ratio) = detection(&m.scores, &corrupted, top, false);
+            let (nfound, nrank, _) = detection(&m.scores, &corrupted, top, true);
+            let mut line = format!(
+                "    {:16} (a) recall {:.2} ({found:2}/{n_bad}), precision {:.2}, rank {:2.0} %, |influence| corrupted/clean {:4.2} | (b) recall {:.2}, rank {:2.0} %",
+                m.name,
+                found as f64 / n_bad as f64,
+                found as f64 / top as f64,
+                rank,
+                ratio,
+                nfound as f64 / n_bad as f64,
+                nrank
+            );
+            if let Some(train_scores) = &m.train_scores {
+                // Row j is training example j taken as the query; a contributor's own
+                // examples are left out of its examples' sums.
+                let others: Vec<Vec<f64>> = train_scores
+                    .iter()
+                    .enumerate()
+                    .map(|(j, row)| {
+                        row.iter()
+                            .enumerate()
+                            .map(|(i, v)| {
+                                if bad_examples[i].contributor == bad_examples[j].contributor {
+                                    0.0
+                                } else {
+                                    *v
+                                }
+                            })
+                            .collect()
+                    })
+                    .collect();
+                let (found, rank, _) = detection(&others, &corrupted, top, false);
+                line += &format!(
+                    " | (c) recall {:.2} ({found:2}/{n_bad}), precision {:.2}, rank {:2.0} %",
+                    found as f64 / n_bad as f64,
+                    found as f64 / top as f64,
+                    rank
+                );
+            }
+            println!("{line}");
+        }
+        println!("  ({:.0} s)", t.elapsed().as_secs_f64());
+    }
+    println!("\nplanted part: {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
 }
 
 fn main() -> Result<(), Error> {
@@ -529,6 +991,7 @@ fn main() -> Result<(), Error> {
     let mut examples = Vec::new();
     let mut query_texts = Vec::new();
     let mut contributors = Vec::new();
+    let mut victim_extra: Vec<String> = Vec::new();
     for w in &works {
         let mut ps = passages(&tok, &w.text, o.max_len);
         if ps.len() < o.per_play + o.queries_per_play {
@@ -544,8 +1007,13 @@ fn main() -> Result<(), Error> {
                 (words[0].to_owned() + "\n", words.get(1).copied().unwrap_or("").to_owned());
             query_texts.push((p, rest));
         }
-        for p in ps.into_iter().take(o.per_play) {
+        let mut rest = ps.into_iter();
+        for p in rest.by_ref().take(o.per_play) {
             examples.push(Example::new(p, contributors[c].1, datanet_of(&w.stem)));
+        }
+        // The planted test's victim contributes more passages (its own training set only).
+        if w.stem == o.victim {
+            victim_extra = rest.take(o.victim_examples.saturating_sub(o.per_play)).collect();
         }
     }
     let unit_of: Vec<usize> = examples
@@ -617,212 +1085,121 @@ fn main() -> Result<(), Error> {
         base_loss / q_tokens as f64,
         full_loss / q_tokens as f64
     );
-    let t = Instant::now();
-    let methods = all_scores(
-        &model,
-        &lora,
-        &setup,
-        &setup.train,
-        &setup.examples,
-        &o.out.join("analysis"),
-        o.projection_dim,
-    )?;
-    println!("scores ({} methods): {:.1} s", methods.len(), t.elapsed().as_secs_f64());
+    if !o.only_planted {
+        let t = Instant::now();
+        let methods = all_scores(
+            &model,
+            &lora,
+            &setup,
+            &setup.train,
+            &setup.examples,
+            &o.out.join("analysis"),
+            o.projection_dim,
+            false,
+        )?;
+        println!("scores ({} methods): {:.1} s", methods.len(), t.elapsed().as_secs_f64());
 
-    // Retrains on random halves and the LDS.
-    let (units, unit_of): (usize, Vec<usize>) = if o.unit_examples {
-        (setup.examples.len(), (0..setup.examples.len()).collect())
-    } else {
-        (setup.contributors.len(), setup.unit_of.clone())
-    };
-    let mut srng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed ^ 0xa11ce);
-    let subsets: Vec<Vec<bool>> = (0..o.retrains)
-        .map(|_| {
-            loop {
-                let s: Vec<bool> = (0..units).map(|_| srng.random::<bool>()).collect();
-                if s.iter().any(|k| *k) {
-                    break s;
-                }
-            }
-        })
-        .collect();
-    let t = Instant::now();
-    let losses = retrain_all(&setup, &subsets, &unit_of, o.workers)?;
-    let retrain_s = t.elapsed().as_secs_f64();
-    println!(
-        "{} retrains on random halves of the {}: {:.0} s",
-        o.retrains,
-        if o.unit_examples { "examples" } else { "contributors" },
-        retrain_s
-    );
-    println!(
-        "\nLDS (Spearman, mean over {} held-out queries; higher is better):",
-        setup.queries.len()
-    );
-    for m in &methods {
-        let summed = per_unit(&m.scores, &unit_of, units);
-        let report = |name: &str, unit_scores: &[Vec<f64>]| {
-            let (mean, per_q) = lds(unit_scores, &subsets, &losses);
-            let mut sorted = per_q.clone();
-            sorted.sort_by(f64::total_cmp);
-            let sd = (per_q.iter().map(|v| (v - mean).powi(2)).sum::<f64>()
-                / per_q.len().max(1) as f64)
-                .sqrt();
-            println!(
-                "  {name:28} {:.3}  (median {:.3}, sd {:.3}, stderr {:.3})",
-                mean,
-                sorted[sorted.len() / 2],
-                sd,
-                sd / (per_q.len() as f64).sqrt()
-            );
+        // Retrains on random halves and the LDS.
+        let (units, unit_of): (usize, Vec<usize>) = if o.unit_examples {
+            (setup.examples.len(), (0..setup.examples.len()).collect())
+        } else {
+            (setup.contributors.len(), setup.unit_of.clone())
         };
-        match (&m.contributor_scores, o.unit_examples) {
-            (Some(exact), false) => {
-                report(&format!("{} (served totals)", m.name), exact);
-                report(&format!("{} (rows summed)", m.name), &summed);
-            }
-            _ => report(m.name, &summed),
-        }
-    }
-
-    // Verbatim quotes: the contributor whose text is quoted comes first.
-    let analyzer_dir = o.out.join("analysis");
-    let analyzer = Analyzer::new(&analyzer_dir, &model, &lora, alloy_primitives::B256::ZERO)
-        .with_overwrite(true);
-    let ekfac = Factors::fit(&model, &lora, &setup.train, &FactorArgs::default(), |_| {})?;
-    let mut quote_seqs = Vec::new();
-    let mut quote_owner = Vec::new();
-    for (c, _) in setup.contributors.iter().enumerate() {
-        if let Some(i) = setup.unit_of.iter().position(|u| *u == c) {
-            let text = &setup.examples[i].text;
-            let (p, rest) = text.split_once('\n').unwrap_or((text, ""));
-            if let Ok(q) = query_sequence(&tok, &format!("{p}\n"), rest, o.max_len) {
-                quote_seqs.push(q);
-                quote_owner.push(c);
-            }
-        }
-    }
-    let qs = to_rows(&analyzer.compute_pairwise_scores(
-        None,
-        &ekfac,
-        &quote_seqs,
-        &setup.train,
-        None,
-        32,
-    )?)?;
-    let hits = per_unit(&qs, &setup.unit_of, setup.contributors.len())
-        .iter()
-        .zip(&quote_owner)
-        .filter(|(row, owner)| {
-            row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i)
-                == Some(**owner)
-        })
-        .count();
-    println!(
-        "\nverbatim quotes attributed to their contributor first (EK-FAC): {hits}/{}",
-        quote_seqs.len()
-    );
-
-    // Planted corruption.
-    if o.planted {
-        let victim = setup.contributors.iter().position(|(s, _)| s == "hamlet").unwrap_or(0);
-        let corrupted: Vec<bool> = setup.unit_of.iter().map(|u| *u == victim).collect();
-        // Mislabelled, the language-model analogue of flipped class labels: the 20 commonest
-        // words, each replaced by the next one in a fixed cycle, so that the corrupted examples
-        // teach wrong next tokens in the very contexts the clean ones teach right ones.
-        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-        for e in &setup.examples {
-            for w in e.text.split_whitespace() {
-                *counts.entry(w).or_default() += 1;
-            }
-        }
-        let mut common: Vec<(&str, usize)> = counts.into_iter().collect();
-        common.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        let cycle: Vec<String> = common.iter().take(20).map(|(w, _)| (*w).to_owned()).collect();
-        let relabel = |text: &str, _: &mut rand_chacha::ChaCha8Rng| -> String {
-            text.split(' ')
-                .map(|w| match cycle.iter().position(|c| c == w) {
-                    Some(i) => cycle[(i + 1) % cycle.len()].clone(),
-                    None => w.to_owned(),
-                })
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        type Corrupt<'a> = &'a dyn Fn(&str, &mut rand_chacha::ChaCha8Rng) -> String;
-        let corruptions: [(&str, Corrupt<'_>); 3] = [
-            ("mislabelled: the 20 commonest words cycled", &relabel),
-            ("word order shuffled", &shuffle_words),
-            ("letters shuffled within each word", &shuffle_letters),
-        ];
-        for (what, corrupt) in corruptions {
-            let mut prng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed ^ 0xbad);
-            let bad_examples: Vec<Example> = setup
-                .examples
-                .iter()
-                .zip(&corrupted)
-                .map(|(e, bad)| {
-                    if *bad {
-                        Example::new(corrupt(&e.text, &mut prng), e.contributor, e.datanet.clone())
-                    } else {
-                        e.clone()
+        let mut srng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed ^ 0xa11ce);
+        let subsets: Vec<Vec<bool>> = (0..o.retrains)
+            .map(|_| {
+                loop {
+                    let s: Vec<bool> = (0..units).map(|_| srng.random::<bool>()).collect();
+                    if s.iter().any(|k| *k) {
+                        break s;
                     }
-                })
-                .collect();
-            let bad_train: Vec<Sequence> = bad_examples
-                .iter()
-                .map(|e| training_sequence(&tok, &e.text, o.max_len))
-                .collect::<Result<_, _>>()?;
-            let (bad_lora, _) = train_lora(&model, &bad_train, &setup.train_cfg, |_, _| Ok(()))?;
-            let bad_methods = all_scores(
-                &model,
-                &bad_lora,
-                &setup,
-                &bad_train,
-                &bad_examples,
-                &o.out.join("analysis-planted"),
-                o.projection_dim,
-            )?;
-            let n_bad = corrupted.iter().filter(|b| **b).count();
-            let top = setup.examples.len() / 10;
+                }
+            })
+            .collect();
+        if o.retrains == 0 {
+            println!("LDS skipped (--retrains 0)");
+        } else {
+            let t = Instant::now();
+            let losses = retrain_all(&setup, &subsets, &unit_of, o.workers)?;
+            let retrain_s = t.elapsed().as_secs_f64();
             println!(
-                "\nplanted corruption ({what}): {}'s {} examples; share of them among the {} most negative examples (10%), influence summed over the {} queries:",
-                setup.contributors[victim].0,
-                n_bad,
-                top,
+                "{} retrains on random halves of the {}: {:.0} s",
+                o.retrains,
+                if o.unit_examples { "examples" } else { "contributors" },
+                retrain_s
+            );
+            println!(
+                "\nLDS (Spearman, mean over {} held-out queries; higher is better):",
                 setup.queries.len()
             );
-            for m in &bad_methods {
-                let total: Vec<f64> =
-                    (0..bad_examples.len()).map(|i| m.scores.iter().map(|r| r[i]).sum()).collect();
-                let mut order: Vec<usize> = (0..total.len()).collect();
-                order.sort_by(|&a, &b| total[a].total_cmp(&total[b]));
-                let found = order[..top].iter().filter(|&&i| corrupted[i]).count();
-                // Where the corrupted examples sit (0 % most negative, 100 % most positive),
-                // and their influence's size against the clean examples'.
-                let mut ranks: Vec<f64> = order
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, i)| corrupted[**i])
-                    .map(|(r, _)| 100.0 * r as f64 / (order.len() - 1).max(1) as f64)
-                    .collect();
-                ranks.sort_by(f64::total_cmp);
-                let mean_abs = |bad: bool| {
-                    let v: Vec<f64> = (0..total.len())
-                        .filter(|i| corrupted[*i] == bad)
-                        .map(|i| total[i].abs())
-                        .collect();
-                    v.iter().sum::<f64>() / v.len().max(1) as f64
+            for m in &methods {
+                let summed = per_unit(&m.scores, &unit_of, units);
+                let report = |name: &str, unit_scores: &[Vec<f64>]| {
+                    let (mean, per_q) = lds(unit_scores, &subsets, &losses);
+                    let mut sorted = per_q.clone();
+                    sorted.sort_by(f64::total_cmp);
+                    let sd = (per_q.iter().map(|v| (v - mean).powi(2)).sum::<f64>()
+                        / per_q.len().max(1) as f64)
+                        .sqrt();
+                    println!(
+                        "  {name:28} {:.3}  (median {:.3}, sd {:.3}, stderr {:.3})",
+                        mean,
+                        sorted[sorted.len() / 2],
+                        sd,
+                        sd / (per_q.len() as f64).sqrt()
+                    );
                 };
-                println!(
-                    "  {:16} recall {:.2} ({found}/{n_bad}), precision {:.2}; median rank of the corrupted {:.0} %, mean |influence| corrupted/clean {:.2}",
-                    m.name,
-                    found as f64 / n_bad as f64,
-                    found as f64 / top as f64,
-                    ranks[ranks.len() / 2],
-                    mean_abs(true) / mean_abs(false).max(f64::MIN_POSITIVE)
-                );
+                match (&m.contributor_scores, o.unit_examples) {
+                    (Some(exact), false) => {
+                        report(&format!("{} (served totals)", m.name), exact);
+                        report(&format!("{} (rows summed)", m.name), &summed);
+                    }
+                    _ => report(m.name, &summed),
+                }
             }
         }
+
+        // Verbatim quotes: the contributor whose text is quoted comes first.
+        let analyzer_dir = o.out.join("analysis");
+        let analyzer = Analyzer::new(&analyzer_dir, &model, &lora, alloy_primitives::B256::ZERO)
+            .with_overwrite(true);
+        let ekfac = Factors::fit(&model, &lora, &setup.train, &FactorArgs::default(), |_| {})?;
+        let mut quote_seqs = Vec::new();
+        let mut quote_owner = Vec::new();
+        for (c, _) in setup.contributors.iter().enumerate() {
+            if let Some(i) = setup.unit_of.iter().position(|u| *u == c) {
+                let text = &setup.examples[i].text;
+                let (p, rest) = text.split_once('\n').unwrap_or((text, ""));
+                if let Ok(q) = query_sequence(&tok, &format!("{p}\n"), rest, o.max_len) {
+                    quote_seqs.push(q);
+                    quote_owner.push(c);
+                }
+            }
+        }
+        let qs = to_rows(&analyzer.compute_pairwise_scores(
+            None,
+            &ekfac,
+            &quote_seqs,
+            &setup.train,
+            None,
+            32,
+        )?)?;
+        let hits = per_unit(&qs, &setup.unit_of, setup.contributors.len())
+            .iter()
+            .zip(&quote_owner)
+            .filter(|(row, owner)| {
+                row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i)
+                    == Some(**owner)
+            })
+            .count();
+        println!(
+            "\nverbatim quotes attributed to their contributor first (EK-FAC): {hits}/{}",
+            quote_seqs.len()
+        );
+    }
+
+    if o.planted {
+        planted(&o, &setup, &model, &tok, &victim_extra)?;
     }
     println!("\ntotal: {:.0} s", total.elapsed().as_secs_f64());
     Ok(())
