@@ -252,8 +252,9 @@ contract OpenPortal_proveWithdrawalTransaction_Test is OpenPortal_TestInit {
 
     /// @notice A proof produced by a real client (anvil's eth_getProof) verifies.
     function test_proveWithdrawalTransaction_anvilFixture_succeeds() public {
-        string memory json =
-            vm.readFile(string.concat(vm.projectRoot(), "/contracts/test/fixtures/withdrawal-proof.json"));
+        // Relative to the project root: an absolute path would make the gas snapshot depend on
+        // where the repository is checked out.
+        string memory json = vm.readFile("contracts/test/fixtures/withdrawal-proof.json");
         Types.WithdrawalTransaction memory fx = Types.WithdrawalTransaction({
             nonce: json.readUint(".nonce"),
             sender: json.readAddress(".sender"),
