@@ -21,7 +21,7 @@ use alloy::{
     primitives::{Address, Bytes, TxKind, U256, keccak256},
     providers::Provider,
     rpc::types::Filter,
-    signers::local::{MnemonicBuilder, PrivateKeySigner},
+    signers::local::PrivateKeySigner,
     sol_types::SolEvent,
 };
 use ol_bridge::{
@@ -34,12 +34,10 @@ use ol_bridge::{
 use ol_primitives::contracts::batch_inbox::IBatchInbox;
 use ol_sequencer::{
     SequencerConfig,
-    genesis::DEV_MNEMONIC,
     memory::MemoryChain,
     validate::{ValidationContext, validate_raw_transaction},
 };
 use std::{
-    path::{Path, PathBuf},
     process::{Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
@@ -48,17 +46,7 @@ use std::{
 const CHAIN_ID: u64 = 1_337_420;
 const SENDERS: usize = 1_000;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn key(i: u32) -> PrivateKeySigner {
-    MnemonicBuilder::english().phrase(DEV_MNEMONIC).index(i).unwrap().build().unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use ol_testkit::{dev_signer as key, free_port, repo_root as root};
 
 fn transfer(signer: &PrivateKeySigner, nonce: u64, to: Address) -> Vec<u8> {
     let mut tx = TxEip1559 {

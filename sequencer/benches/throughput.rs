@@ -30,7 +30,6 @@ use ol_sequencer::{
 use serde_json::{Value, json};
 use std::{
     collections::BTreeMap,
-    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
@@ -202,13 +201,7 @@ impl Drop for NodeProcess {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
+use ol_testkit::{free_port, repo_root as root};
 
 fn start(name: &'static str, genesis: &Value) -> NodeProcess {
     let dir = tempfile::tempdir().unwrap();
