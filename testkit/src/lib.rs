@@ -149,34 +149,63 @@ impl Drop for Anvil {
     }
 }
 
+/// How long a deployment may take before the test fails (instead of hanging).
+const DEPLOY_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// Deploys the L2 suite into the chain at `url` with the production script, as dev account 0
 /// (admin, resolver and treasury), and answers the `l2.json` it wrote. `label` names the
-/// throwaway deployment folder, which is removed.
+/// throwaway deployment folder, which is removed. Transactions go one at a time (`--slow`):
+/// forge's concurrent broadcast once left a nonce gap in anvil's pool and waited forever.
 pub fn deploy_l2(url: &str, label: &str) -> String {
     let root = repo_root();
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     let network = format!("{label}-{}-{nanos}", std::process::id());
     let broadcast = tempfile::tempdir().unwrap();
-    let out = Command::new(tool("forge"))
+    let logs = tempfile::tempdir().unwrap();
+    let (out_path, err_path) = (logs.path().join("stdout"), logs.path().join("stderr"));
+    let mut child = Command::new(tool("forge"))
         .current_dir(&root)
         .env("OL_NETWORK", &network)
         // Transaction logs to a temporary folder, not the repository's cache.
         .env("FOUNDRY_BROADCAST", broadcast.path())
-        .args(["script", "contracts/script/DeployL2.s.sol", "--broadcast", "--rpc-url", url])
-        .args(["--private-key", &dev_key_hex(0)])
-        .output()
+        .args(["script", "contracts/script/DeployL2.s.sol", "--broadcast", "--slow"])
+        .args(["--rpc-url", url, "--private-key", &dev_key_hex(0)])
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
         .expect("forge runs");
+    let deadline = Instant::now() + DEPLOY_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     let folder = root.join("deployments").join(&network);
     let json = std::fs::read_to_string(folder.join("l2.json"));
     let _ = std::fs::remove_dir_all(&folder);
-    assert!(
-        out.status.success(),
-        "forge script DeployL2 failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    json.expect("DeployL2 wrote l2.json")
+    let logs = || {
+        format!(
+            "{}\n{}",
+            std::fs::read_to_string(&out_path).unwrap_or_default(),
+            std::fs::read_to_string(&err_path).unwrap_or_default()
+        )
+    };
+    match status {
+        None => panic!(
+            "forge script DeployL2 did not finish in {} s (killed):\n{}",
+            DEPLOY_TIMEOUT.as_secs(),
+            logs()
+        ),
+        Some(s) if !s.success() => panic!("forge script DeployL2 failed:\n{}", logs()),
+        Some(_) => json.expect("DeployL2 wrote l2.json"),
+    }
 }
 
 /// The chain's state (`anvil_dumpState`).
