@@ -321,13 +321,7 @@ impl Registrar {
 
     /// The on-chain ids remembered for this chain, by store Datanet.
     pub fn mapping(&self, store: &DatanetStore) -> RegistrationResult<BTreeMap<String, U256>> {
-        let path = self.mapping_path(store);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| RegistrationError::Io { path, reason: e.to_string() }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-            Err(e) => Err(RegistrationError::Io { path, reason: e.to_string() }),
-        }
+        Ok(read_json(&self.mapping_path(store))?.unwrap_or_default())
     }
 
     fn remember(&self, store: &DatanetStore, name: &str, id: U256) -> RegistrationResult<()> {
@@ -336,17 +330,7 @@ impl Registrar {
             return Ok(());
         }
         map.insert(name.to_owned(), id);
-        let path = self.mapping_path(store);
-        let io =
-            |e: std::io::Error| RegistrationError::Io { path: path.clone(), reason: e.to_string() };
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io)?;
-        }
-        let json = serde_json::to_vec_pretty(&map)
-            .map_err(|e| RegistrationError::Invalid(e.to_string()))?;
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, json).map_err(io)?;
-        std::fs::rename(&tmp, &path).map_err(io)
+        write_json_synced(&self.mapping_path(store), &map)
     }
 
     fn create_record_path(&self, store: &DatanetStore, name: &str) -> PathBuf {
@@ -361,14 +345,7 @@ impl Registrar {
         store: &DatanetStore,
         name: &str,
     ) -> RegistrationResult<Option<RecordedCreate>> {
-        let path = self.create_record_path(store, name);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| RegistrationError::Io { path, reason: e.to_string() }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(RegistrationError::Io { path, reason: e.to_string() }),
-        }
+        read_json(&self.create_record_path(store, name))
     }
 
     fn forget_create_record(&self, store: &DatanetStore, name: &str) -> RegistrationResult<()> {
@@ -417,22 +394,7 @@ impl Registrar {
             nonce,
             raw_tx: envelope.encoded_2718().into(),
         };
-        let path = self.create_record_path(store, name);
-        let io =
-            |e: std::io::Error| RegistrationError::Io { path: path.clone(), reason: e.to_string() };
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io)?;
-        }
-        let json = serde_json::to_vec_pretty(&record)
-            .map_err(|e| RegistrationError::Invalid(e.to_string()))?;
-        let tmp = path.with_extension("tmp");
-        {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp).map_err(io)?;
-            f.write_all(&json).map_err(io)?;
-            f.sync_all().map_err(io)?;
-        }
-        std::fs::rename(&tmp, &path).map_err(io)?;
+        write_json_synced(&self.create_record_path(store, name), &record)?;
         info!(datanet = name, tx = %record.tx_hash, nonce, "createDatanet recorded");
         Ok(record)
     }
@@ -869,6 +831,34 @@ const APPROVED: u8 = 2;
 const REJECTED: u8 = 3;
 /// `ContributionStatus.Withdrawn`.
 const WITHDRAWN: u8 = 4;
+
+/// A JSON file, `None` if it does not exist.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> RegistrationResult<Option<T>> {
+    let err = |reason: String| RegistrationError::Io { path: path.to_owned(), reason };
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| err(e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(err(e.to_string())),
+    }
+}
+
+/// Writes `value` as JSON to a temporary file, syncs it and renames it over `path`: a crash
+/// leaves the old file or the new one, never half of one.
+fn write_json_synced<T: Serialize>(path: &Path, value: &T) -> RegistrationResult<()> {
+    use std::io::Write;
+    let io =
+        |e: std::io::Error| RegistrationError::Io { path: path.to_owned(), reason: e.to_string() };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let json =
+        serde_json::to_vec_pretty(value).map_err(|e| RegistrationError::Invalid(e.to_string()))?;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(io)?;
+    f.write_all(&json).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
 
 fn status_name(s: u8) -> &'static str {
     match s {
