@@ -15,7 +15,9 @@
 //! [2000], `OPENLORA_BENCH_NAIVE_REQUESTS` [8], `OPENLORA_BENCH_BATCH` [32] (running sequences;
 //! twice as many device slots), `OPENLORA_BENCH_REPEATS` [5] (paired base/adapter runs behind
 //! the headline ratios), `OPENLORA_BENCH_DIR` (reuse a folder of model and adapters across
-//! runs).
+//! runs), `OPENLORA_BENCH_DTYPE` [f32] (`bf16`: the whole run on a bf16 model; by default the
+//! run is in f32 and repeats the headline case and the naive baseline on a bf16 model at the
+//! end).
 
 use openlora_server::{
     AdapterId, Engine, EngineConfig, EngineHandle, GenerateRequest, MakeModel, ModelSize,
@@ -124,11 +126,14 @@ fn run(engine: &EngineHandle, w: &Workload, adapters: &[Option<AdapterId>]) -> R
 
 /// `repeats` back-to-back pairs (base-only, then `adapters`) on one engine: the per-pair
 /// ratios (adapters / base), and each side's tokens/s. A ratio taken within a pair cancels
-/// the machine's drifts in load; their median is the headline figure.
+/// the machine's drifts in load; their median is the headline figure. With `naive`, each pair
+/// is followed by a naive run, and the adapter run's ratio to it is kept too.
 struct Paired {
     ratios: Vec<f64>,
     lora_tps: Vec<f64>,
     base_tps: Vec<f64>,
+    naive_tps: Vec<f64>,
+    naive_ratios: Vec<f64>,
 }
 
 fn paired(
@@ -136,33 +141,61 @@ fn paired(
     w: &Workload,
     adapters: &[Option<AdapterId>],
     repeats: usize,
+    naive: Option<&dyn Fn() -> f64>,
 ) -> Paired {
     let none: Vec<Option<AdapterId>> = vec![None; adapters.len()];
-    let mut out = Paired { ratios: Vec::new(), lora_tps: Vec::new(), base_tps: Vec::new() };
+    let mut out = Paired {
+        ratios: Vec::new(),
+        lora_tps: Vec::new(),
+        base_tps: Vec::new(),
+        naive_tps: Vec::new(),
+        naive_ratios: Vec::new(),
+    };
     for _ in 0..repeats.max(1) {
         let base = run(engine, w, &none).tokens_per_sec;
         let lora = run(engine, w, adapters).tokens_per_sec;
         out.ratios.push(lora / base);
         out.lora_tps.push(lora);
         out.base_tps.push(base);
+        if let Some(naive) = naive {
+            let n = naive();
+            out.naive_tps.push(n);
+            out.naive_ratios.push(lora / n);
+        }
     }
     out
 }
 
 impl Paired {
     fn summary(&mut self) -> String {
-        let n = self.ratios.len();
-        let (lo, hi) = (
-            self.ratios.iter().copied().fold(f64::INFINITY, f64::min),
-            self.ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        );
         format!(
-            "median {:.2} over {n} pairs (min {lo:.2}, max {hi:.2}; {:.0} vs {:.0} tokens/s at the median)",
-            percentile(&mut self.ratios, 0.5),
+            "median {} ({:.0} vs {:.0} tokens/s at the median)",
+            spread(&mut self.ratios, 2, ""),
             percentile(&mut self.lora_tps, 0.5),
             percentile(&mut self.base_tps, 0.5)
         )
     }
+
+    fn naive_summary(&mut self) -> String {
+        format!(
+            "median {} (naive at {:.0} tokens/s at the median)",
+            spread(&mut self.naive_ratios, 1, "×"),
+            percentile(&mut self.naive_tps, 0.5)
+        )
+    }
+}
+
+/// "m over n pairs (min a, max b)" with `digits` decimals and a unit.
+fn spread(v: &mut [f64], digits: usize, unit: &str) -> String {
+    let n = v.len();
+    let (lo, hi) = (
+        v.iter().copied().fold(f64::INFINITY, f64::min),
+        v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    );
+    format!(
+        "{:.digits$}{unit} over {n} pairs (min {lo:.digits$}{unit}, max {hi:.digits$}{unit})",
+        percentile(v, 0.5)
+    )
 }
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
@@ -178,8 +211,9 @@ fn naive(
     adapter_dirs: &[PathBuf],
     w: &Workload,
     n: usize,
+    dtype: Kind,
 ) -> f64 {
-    let mut model = Llama::load(model_dir, cfg, None, Kind::Float, Device::Cpu).expect("load");
+    let mut model = Llama::load(model_dir, cfg, None, dtype, Device::Cpu).expect("load");
     let spec = spec(cfg);
     let tok =
         tokenizers::Tokenizer::from_file(model_dir.join("tokenizer.json")).expect("tokenizer");
@@ -188,7 +222,7 @@ fn naive(
     let mut tokens = 0;
     for (i, prompt) in w.prompts.iter().take(n).enumerate() {
         let (c, wts) = read_adapter_dir(&adapter_dirs[i % adapter_dirs.len()]).expect("read");
-        let (_, adapter) = parse_adapter(&c, &wts, &spec, Kind::Float, Device::Cpu).expect("parse");
+        let (_, adapter) = parse_adapter(&c, &wts, &spec, dtype, Device::Cpu).expect("parse");
         model.merge_adapter(&adapter, 1.0).expect("merge");
         let ids: Vec<i64> = tok
             .encode(prompt.as_str(), false)
@@ -230,6 +264,26 @@ fn naive(
         model.merge_adapter(&adapter, -1.0).expect("unmerge");
     }
     tokens as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Syncs `path` and asks the kernel to drop its cached pages, so the next read comes from the
+/// disk; false where that is not possible (not Unix, or the call failed).
+fn drop_cached_pages(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        let Ok(file) = std::fs::File::open(path) else { return false };
+        if file.sync_all().is_err() {
+            return false;
+        }
+        // SAFETY: a plain system call on a descriptor that `file` keeps open.
+        unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) == 0 }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
+    }
 }
 
 fn spec(cfg: &LlamaConfig) -> AdapterSpec {
@@ -302,6 +356,10 @@ fn main() {
     let max_batch = env("OPENLORA_BENCH_BATCH", 32);
     let repeats = env("OPENLORA_BENCH_REPEATS", 5);
     let keep = std::env::var("OPENLORA_BENCH_DIR").ok().map(PathBuf::from);
+    let dtype = match std::env::var("OPENLORA_BENCH_DTYPE").as_deref() {
+        Ok("bf16") => Kind::BFloat16,
+        _ => Kind::Float,
+    };
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = keep.unwrap_or_else(|| tmp.path().to_owned());
     let model_dir = root.join("small");
@@ -358,13 +416,30 @@ fn main() {
         Kind::Float,
         Device::Cpu,
     );
-    let mut load_ms: Vec<f64> = adapter_dirs
+    // From the page cache (each file read once first), and from the disk itself: the files'
+    // cached pages are dropped first (`posix_fadvise(DONTNEED)`; clean pages only, so the
+    // adapters written by this run are synced first).
+    let time_load = |d: &Path| {
+        let t = Instant::now();
+        let _ = load_adapter_dir(d, None, &spec, Kind::Float, Device::Cpu).expect("load");
+        t.elapsed().as_secs_f64() * 1e3
+    };
+    let warm_dirs = &adapter_dirs[..50.min(adapter_dirs.len())];
+    let mut load_ms: Vec<f64> = warm_dirs
         .iter()
-        .take(50)
         .map(|d| {
-            let t = Instant::now();
-            let _ = load_adapter_dir(d, None, &spec, Kind::Float, Device::Cpu).expect("load");
-            t.elapsed().as_secs_f64() * 1e3
+            let _ = read_adapter_dir(d).expect("read");
+            time_load(d)
+        })
+        .collect();
+    let cold_dirs = &adapter_dirs[adapter_dirs.len().saturating_sub(50)..];
+    let mut cold_ms: Vec<f64> = cold_dirs
+        .iter()
+        .filter_map(|d| {
+            let dropped = ["adapter_config.json", "adapter_model.safetensors"]
+                .iter()
+                .all(|f| drop_cached_pages(&d.join(f)));
+            dropped.then(|| time_load(d))
         })
         .collect();
     let file_kib = std::fs::metadata(adapter_dirs[0].join("adapter_model.safetensors"))
@@ -372,6 +447,7 @@ fn main() {
         / 1024;
 
     let mut ecfg = EngineConfig::new(&model_dir);
+    ecfg.dtype = dtype;
     ecfg.threads = Some(1);
     ecfg.max_batch = max_batch;
     ecfg.max_loras = 2 * max_batch;
@@ -458,16 +534,41 @@ fn main() {
             "| every request its own, bf16 slots | distinct | {} | {:.0} | {:.0} | {ratio:.2} |",
             r.distinct, r.tokens_per_sec, base.tokens_per_sec
         );
-        let repeated = paired(&bf16, &w, &own, repeats);
+        let repeated = paired(&bf16, &w, &own, repeats, None);
         bf16.shutdown();
         repeated
     };
+    // The headline case on a bf16 model (weights, activations, KV cache and slots in bf16),
+    // against the naive baseline in bf16 too; skipped when the whole run is in bf16 already.
+    let bf16_model = (dtype != Kind::BFloat16).then(|| {
+        let mut bcfg = EngineConfig::new(&model_dir);
+        bcfg.dtype = Kind::BFloat16;
+        bcfg.threads = Some(1);
+        bcfg.max_batch = max_batch;
+        bcfg.max_loras = 2 * max_batch;
+        bcfg.max_lora_rank = RANK;
+        let bf16 = Engine::start(bcfg).expect("engine");
+        let register = |dirs: &[PathBuf]| -> Vec<Option<AdapterId>> {
+            dirs.iter()
+                .take(n_requests)
+                .map(|d| Some(bf16.add_adapter_dir(d).expect("add").id))
+                .collect()
+        };
+        let (own, qv) = (register(&adapter_dirs), register(&qv_dirs));
+        run(&bf16, &workload(8, 8), &vec![None; 8]); // warm-up
+        let naive_bf16 = || naive(&model_dir, &cfg, &adapter_dirs, &w, n_naive, Kind::BFloat16);
+        let own_pairs = paired(&bf16, &w, &own, repeats, Some(&naive_bf16));
+        let qv_pairs = paired(&bf16, &w, &qv, repeats.div_ceil(2), None);
+        bf16.shutdown();
+        (own_pairs, qv_pairs)
+    });
     // The headline case again, in back-to-back pairs: one pair's ratio moves by ±0.1 on a
     // shared machine, their median much less.
     let mut own_paired = {
         let own: Vec<Option<AdapterId>> =
             (0..n_requests).map(|i| Some(ids[i % n_adapters])).collect();
-        paired(&engine, &w, &own, repeats)
+        let naive_f32 = || naive(&model_dir, &cfg, &adapter_dirs, &w, n_naive, dtype);
+        paired(&engine, &w, &own, repeats, Some(&naive_f32))
     };
     let base_median = percentile(&mut bases, 0.5);
     let base = RunResult { tokens_per_sec: base_median, distinct: 0, ttft: Vec::new() };
@@ -475,7 +576,7 @@ fn main() {
         "| none (base only), median of the paired runs | — | 0 | {base_median:.0} | — | 1.00 |"
     );
 
-    let naive_tps = naive(&model_dir, &cfg, &adapter_dirs, &w, n_naive);
+    let naive_tps = naive(&model_dir, &cfg, &adapter_dirs, &w, n_naive, dtype);
     println!(
         "| naive merge/unmerge per request | distinct | {n_naive} | {naive_tps:.0} | {:.2} |",
         naive_tps / base.tokens_per_sec
@@ -511,14 +612,28 @@ fn main() {
     );
     println!("  with bf16 slots: {}", bf16_paired.summary());
     println!(
-        "ratio to naive merge/unmerge: {:.1}× from the table's run, {:.1}× from the median of the pairs (target ≥ 10×)",
+        "ratio to naive merge/unmerge: {:.1}× from the table's run; each pair followed by a naive run: {} (target ≥ 10×)",
         distinct_tps / naive_tps,
-        percentile(&mut own_paired.lora_tps, 0.5) / naive_tps
+        own_paired.naive_summary()
     );
+    if let Some((mut own, mut qv)) = bf16_model {
+        println!(
+            "bf16 model (weights, activations, KV cache, slots), every request on its own adapter: {} (target ≥ 0.90)",
+            own.summary()
+        );
+        println!("  same with q_proj+v_proj adapters: {}", qv.summary());
+        println!(
+            "  vs naive merge/unmerge in bf16, each pair followed by a naive run: {} (target ≥ 10×)",
+            own.naive_summary()
+        );
+    }
     println!(
-        "adapter cold load from disk, rank {RANK}, {file_kib} KiB file (load_adapter_dir: read, keccak, parse, validate; page cache warm): P50 {:.2} ms, P99 {:.2} ms (target ≤ 20 ms)",
+        "adapter cold load, rank {RANK}, {file_kib} KiB file (load_adapter_dir: read, keccak, parse, validate): from the page cache P50 {:.2} ms, P99 {:.2} ms; from disk (cached pages dropped first) P50 {:.2} ms, P99 {:.2} ms over {} loads (target ≤ 20 ms)",
         percentile(&mut load_ms, 0.5),
-        percentile(&mut load_ms, 0.99)
+        percentile(&mut load_ms, 0.99),
+        percentile(&mut cold_ms, 0.5),
+        percentile(&mut cold_ms, 0.99),
+        cold_ms.len()
     );
     println!(
         "time to first token, open loop at {rate:.1} req/s (60% of base capacity), {n_requests} requests on random adapters of {}: P50 {:.1} ms, P99 {:.1} ms",

@@ -378,28 +378,34 @@ impl LoraBackend for GatherBackend {
 }
 
 /// BGMV as a CPU kernel over the slot memory ([`crate::cpu::bgmv`]): no gathered copies, one
-/// pass per row over its adapter's `A` and `Bt`. For f32/f64 CPU tensors; anything else (CUDA
-/// tensors, half precision) goes through [`GatherBackend`].
+/// pass per row over its adapter's `A` and `Bt`. For f32, f64 and bf16 CPU tensors; anything
+/// else (CUDA tensors, f16) goes through [`GatherBackend`].
 #[derive(Debug, Default, Clone, Copy)]
 pub struct BgmvBackend;
 
 impl BgmvBackend {
-    fn run<T: crate::cpu::Scalar, W: crate::cpu::Load<T>>(
+    fn run<T, X, W>(
         y: &mut Tensor,
         x: &Tensor,
         a: &Tensor,
         b: &Tensor,
         mapping: &LoraMapping,
-    ) -> bool {
-        use crate::cpu::{slice, slice_mut, stored};
+    ) -> bool
+    where
+        T: crate::cpu::Scalar,
+        X: crate::cpu::Store<T>,
+        W: crate::cpu::Load<T>,
+    {
+        use crate::cpu::{stored, stored_mut};
         let x = x.contiguous();
         let (d_in, r, d_out) = (a.size()[2] as usize, a.size()[1] as usize, b.size()[2] as usize);
-        let (Some(xs), Some(av), Some(bv)) = (slice::<T>(&x), stored::<T, W>(a), stored::<T, W>(b))
+        let (Some(xs), Some(av), Some(bv)) =
+            (stored::<T, X>(&x), stored::<T, W>(a), stored::<T, W>(b))
         else {
             return false;
         };
-        let Some(ys) = slice_mut::<T>(y) else { return false };
-        crate::cpu::bgmv(ys, xs, av, bv, &mapping.indices, d_in, r, d_out);
+        let Some(ys) = stored_mut::<T, X>(y) else { return false };
+        crate::cpu::bgmv::<T, X, W>(ys, xs, av, bv, &mapping.indices, d_in, r, d_out);
         true
     }
 }
@@ -417,16 +423,19 @@ impl LoraBackend for BgmvBackend {
         b: &Tensor,
         mapping: &LoraMapping,
     ) -> Result<(), LoraError> {
+        use crate::cpu::Bf16;
         check_stacks(y, x, a, b, mapping)?;
         if mapping.is_empty() {
             return Ok(());
         }
+        // Activations and slots each in their stored type; arithmetic in f64 for f64
+        // activations, else in f32.
         let done = match (y.kind(), a.kind()) {
-            (Kind::Float, Kind::Float) => Self::run::<f32, f32>(y, x, a, b, mapping),
-            (Kind::Double, Kind::Double) => Self::run::<f64, f64>(y, x, a, b, mapping),
-            (Kind::Float, Kind::BFloat16) => {
-                Self::run::<f32, crate::cpu::Bf16>(y, x, a, b, mapping)
-            }
+            (Kind::Float, Kind::Float) => Self::run::<f32, f32, f32>(y, x, a, b, mapping),
+            (Kind::Double, Kind::Double) => Self::run::<f64, f64, f64>(y, x, a, b, mapping),
+            (Kind::Float, Kind::BFloat16) => Self::run::<f32, f32, Bf16>(y, x, a, b, mapping),
+            (Kind::BFloat16, Kind::BFloat16) => Self::run::<f32, Bf16, Bf16>(y, x, a, b, mapping),
+            (Kind::BFloat16, Kind::Float) => Self::run::<f32, Bf16, f32>(y, x, a, b, mapping),
             _ => false,
         };
         if done { Ok(()) } else { GatherBackend.add_lora(y, x, a, b, mapping) }

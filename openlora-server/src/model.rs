@@ -408,8 +408,8 @@ impl Attention {
 }
 
 impl Attention {
-    /// Decode attention with the CPU kernel reading the paged cache in place (f32/f64 on CPU),
-    /// or `None` where it does not apply.
+    /// Decode attention with the CPU kernel reading the paged cache in place (f32, f64 or bf16
+    /// on CPU), or `None` where it does not apply.
     fn paged_decode(
         &self,
         q: &Tensor,
@@ -420,22 +420,19 @@ impl Attention {
         if !crate::cpu::supported(q.kind(), q.device()) {
             return None;
         }
-        fn run<T: crate::cpu::Scalar>(
+        fn run<T: crate::cpu::Scalar, X: crate::cpu::Store<T>>(
             att: &Attention,
             q: &Tensor,
             k: &Tensor,
             v: &Tensor,
             meta: &AttnMeta,
         ) -> Option<Tensor> {
+            use crate::cpu::{stored, stored_mut};
             let q = q.contiguous();
             let mut out = q.zeros_like();
-            let (qs, ks, vs) = (
-                crate::cpu::slice::<T>(&q)?,
-                crate::cpu::slice::<T>(k)?,
-                crate::cpu::slice::<T>(v)?,
-            );
-            let os = crate::cpu::slice_mut::<T>(&mut out)?;
-            crate::cpu::paged_decode_attention(
+            let (qs, ks, vs) = (stored::<T, X>(&q)?, stored::<T, X>(k)?, stored::<T, X>(v)?);
+            let os = stored_mut::<T, X>(&mut out)?;
+            crate::cpu::paged_decode_attention::<T, X>(
                 os,
                 qs,
                 ks,
@@ -450,8 +447,9 @@ impl Attention {
             Some(out)
         }
         match q.kind() {
-            Kind::Float => run::<f32>(self, q, k_cache, v_cache, meta),
-            Kind::Double => run::<f64>(self, q, k_cache, v_cache, meta),
+            Kind::Float => run::<f32, f32>(self, q, k_cache, v_cache, meta),
+            Kind::Double => run::<f64, f64>(self, q, k_cache, v_cache, meta),
+            Kind::BFloat16 => run::<f32, crate::cpu::Bf16>(self, q, k_cache, v_cache, meta),
             _ => None,
         }
     }
@@ -803,9 +801,30 @@ mod tests {
             true,
         )
         .squeeze_dim(2);
-        let diff = (fast - slow).abs().max().double_value(&[]);
+        let diff = (&fast - &slow).abs().max().double_value(&[]);
         assert!(diff < 1e-12, "{diff}");
         assert!(att.paged_decode(&q.to_kind(Kind::Half), &k_cache, &v_cache, &meta).is_none());
+        // bf16 in and out, computed in f32: within the output's rounding (2⁻⁸ relative; the
+        // outputs are of order 1) of the f64 result on the same bf16 inputs.
+        let bf = |t: &Tensor| t.to_kind(Kind::BFloat16);
+        let (qb, kb, vb) = (bf(&q), bf(&k_cache), bf(&v_cache));
+        let fast = att.paged_decode(&qb, &kb, &vb, &meta).unwrap();
+        assert_eq!(fast.kind(), Kind::BFloat16);
+        let f64_of = |t: &Tensor| t.to_kind(Kind::Double);
+        let want = Tensor::scaled_dot_product_attention(
+            &f64_of(&qb).unsqueeze(2),
+            &gather(&f64_of(&kb)),
+            &gather(&f64_of(&vb)),
+            Some(&meta.decode_mask),
+            0.0,
+            false,
+            None,
+            true,
+        )
+        .squeeze_dim(2);
+        let diff = (f64_of(&fast) - &want).abs().max().double_value(&[]);
+        let scale = want.abs().max().double_value(&[]);
+        assert!(diff <= scale / 256.0, "bf16 kernel off by {diff} (outputs up to {scale})");
     }
 
     /// SDPA with `enable_gqa` and a padding mask equals attention written out by hand.

@@ -89,6 +89,8 @@ pub struct ServerConfig {
     pub max_loras: usize,
     /// Highest adapter rank accepted.
     pub max_lora_rank: usize,
+    /// Weight and activation dtype: `f32` or `bf16`.
+    pub dtype: String,
     /// How device slots store adapters: `model`, `bf16` or `f32`.
     pub lora_dtype: String,
     /// Most sequences in the running batch.
@@ -128,6 +130,7 @@ impl Default for ServerConfig {
             backend: "auto".into(),
             max_loras: engine.max_loras,
             max_lora_rank: engine.max_lora_rank,
+            dtype: "f32".into(),
             lora_dtype: "model".into(),
             max_batch: engine.max_batch,
             max_batched_tokens: engine.max_batched_tokens,
@@ -165,6 +168,11 @@ impl ServerConfig {
             .map_err(|e| ServeError::Config(format!("backend `{}`: {e}", self.backend)))?;
         cfg.max_loras = self.max_loras;
         cfg.max_lora_rank = self.max_lora_rank;
+        cfg.dtype = match self.dtype.to_ascii_lowercase().as_str() {
+            "f32" | "float32" => tch::Kind::Float,
+            "bf16" | "bfloat16" => tch::Kind::BFloat16,
+            other => return Err(ServeError::Config(format!("dtype `{other}`: f32 or bf16"))),
+        };
         cfg.lora_dtype = match self.lora_dtype.to_ascii_lowercase().as_str() {
             "model" => None,
             "bf16" | "bfloat16" => Some(tch::Kind::BFloat16),

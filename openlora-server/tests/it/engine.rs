@@ -150,6 +150,35 @@ fn adapters_are_added_listed_and_removed_at_run_time() {
     assert_eq!(err.to_string(), format!("unknown adapter {}", info_a.id));
 }
 
+/// A bf16 engine (`--dtype bf16`): adapters are held in bf16 (half the host bytes of f32),
+/// concurrent requests on different adapters and none complete, answers are deterministic, and
+/// the adapters change them.
+#[test]
+fn bf16_engine_serves_adapters() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(|c| c.dtype = tch::Kind::BFloat16);
+    let mut ids = Vec::new();
+    for (i, a) in mixed_adapters().iter().enumerate() {
+        let path = dir.path().join(format!("a{i}"));
+        a.write(&tiny_config(), &path).unwrap();
+        ids.push(Some(e.add_adapter_dir(&path).unwrap().id));
+    }
+    ids.push(None);
+    let f32_bytes: usize =
+        mixed_adapters().iter().map(|a| parsed(a, tch::Kind::Float).1.bytes()).sum();
+    assert_eq!(2 * e.metrics().host_cache_bytes as usize, f32_bytes, "adapters held in bf16");
+    let ask = || -> Vec<Vec<u32>> {
+        let streams: Vec<_> =
+            ids.iter().map(|&a| e.submit(req(a, "Datanets pay", long(6))).unwrap()).collect();
+        streams.into_iter().map(|s| s.collect_blocking().unwrap().tokens).collect()
+    };
+    let (first, again) = (ask(), ask());
+    assert_eq!(first, again, "greedy bf16 answers are deterministic");
+    assert!(first.iter().all(|t| t.len() == 6));
+    let base = first.last().unwrap();
+    assert!(first[..first.len() - 1].iter().any(|t| t != base), "adapters change the answer");
+}
+
 /// With a host cache that holds one adapter and one device slot, requests that rotate over
 /// three adapters reload them from disk in the background, and answers don't change.
 #[test]
