@@ -205,7 +205,14 @@ async fn receipt(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> Resp
             Ok(body) => Json(body).into_response(),
             Err(resp) => resp,
         },
-        Ok(None) => error(StatusCode::NOT_FOUND, format!("no receipt for inference {id}")),
+        Ok(None) => match s.store.rejection(id).await {
+            Ok(Some(r)) => error(
+                StatusCode::NOT_FOUND,
+                format!("no receipt for inference {id}: it was rejected ({})", r.reason),
+            ),
+            Ok(None) => error(StatusCode::NOT_FOUND, format!("no receipt for inference {id}")),
+            Err(e) => internal(e),
+        },
         Err(e) => internal(e),
     }
 }

@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 pub use merkle::MerkleTree;
-pub use store::{BatchRecord, BatchStatus, ReceiptStore, StoredReceipt};
+pub use store::{BatchRecord, BatchStatus, ReceiptStore, Rejection, StoredReceipt};
 pub use worker::{RunSpec, StepReport, Worker, WorkerConfig};
 
 /// The on-chain receipt (the leaf's preimage).
@@ -257,6 +257,23 @@ pub enum ReceiptError {
         /// The minimum.
         required: U256,
     },
+}
+
+impl ReceiptError {
+    /// Whether the error lies in one inference's ledger row itself (a text missing or not
+    /// matching its hash, a model that is not registered, an adapter that is not the model's),
+    /// so that the worker records the inference as rejected and goes on. Every other error
+    /// (the chain, the stores, a run, an index or the configuration) stops the worker at that
+    /// row until it is mended, so that nothing is passed over for a passing fault.
+    pub fn rejects_inference(&self) -> bool {
+        matches!(
+            self,
+            Self::UnknownModel { .. }
+                | Self::AdapterMismatch { .. }
+                | Self::MissingText { .. }
+                | Self::TextMismatch { .. }
+        )
+    }
 }
 
 /// Result of the receipts pipeline.

@@ -77,6 +77,25 @@ pub struct StoredReceipt {
     pub created_at: i64,
 }
 
+/// A paid inference kept without a receipt: what its ledger row holds cannot be attributed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    /// The inference.
+    pub inference_id: B256,
+    /// Its usage-ledger row.
+    pub ledger_seq: i64,
+    /// The model the row names (zero for none).
+    pub model_id: B256,
+    /// The adapter it was served with.
+    pub adapter: B256,
+    /// The fee it paid (not attributed).
+    pub fee: U256,
+    /// Why (the error, as the worker logged it).
+    pub reason: String,
+    /// When, Unix milliseconds.
+    pub created_at: i64,
+}
+
 /// A batch transaction as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchRecord {
@@ -155,6 +174,8 @@ pub struct StoreCounts {
     pub batches: i64,
     /// The ledger cursor.
     pub cursor: i64,
+    /// Paid inferences rejected (no receipt; see [`Rejection`]).
+    pub rejected: i64,
 }
 
 /// The store: a pool of connections. Cheap to clone.
@@ -221,7 +242,8 @@ impl ReceiptStore {
         let row = sqlx::query(
             "SELECT (SELECT COUNT(*) FROM receipts) AS r, \
              (SELECT COUNT(*) FROM receipts WHERE batch_seq IS NULL) AS p, \
-             (SELECT COUNT(*) FROM batches) AS b",
+             (SELECT COUNT(*) FROM batches) AS b, \
+             (SELECT COUNT(*) FROM rejections) AS x",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -230,6 +252,7 @@ impl ReceiptStore {
             pending: row.try_get("p")?,
             batches: row.try_get("b")?,
             cursor: self.cursor().await?,
+            rejected: row.try_get("x")?,
         })
     }
 
@@ -296,6 +319,51 @@ impl ReceiptStore {
         set_cursor(&mut tx, r.ledger_seq).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Stores a rejection and moves the cursor to its ledger row, in one transaction.
+    pub async fn insert_rejection(&self, r: &Rejection) -> ReceiptResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO rejections (inference_id, ledger_seq, model_id, adapter, fee, reason, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(hex(r.inference_id))
+        .bind(r.ledger_seq)
+        .bind(hex(r.model_id))
+        .bind(hex(r.adapter))
+        .bind(r.fee.to_string())
+        .bind(&r.reason)
+        .bind(r.created_at)
+        .execute(&mut *tx)
+        .await?;
+        set_cursor(&mut tx, r.ledger_seq).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The rejection of an inference, if it was rejected.
+    pub async fn rejection(&self, inference: B256) -> ReceiptResult<Option<Rejection>> {
+        const T: &str = "rejections";
+        let row = sqlx::query(
+            "SELECT inference_id, ledger_seq, model_id, adapter, fee, reason, created_at \
+             FROM rejections WHERE inference_id = $1",
+        )
+        .bind(hex(inference))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(Rejection {
+                inference_id: text(&row, T, "inference_id")?,
+                ledger_seq: row.try_get("ledger_seq")?,
+                model_id: text(&row, T, "model_id")?,
+                adapter: text(&row, T, "adapter")?,
+                fee: amount(&row, T, "fee")?,
+                reason: row.try_get("reason")?,
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .transpose()
     }
 
     /// One receipt by inference id.

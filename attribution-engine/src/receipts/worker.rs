@@ -15,7 +15,9 @@
 use super::{
     BPS, ContributorShare, MerkleTree, Receipt, ReceiptError, ReceiptResult, attribution_hash,
     receipt_leaf, reward_leaf,
-    store::{BatchRecord, BatchStatus, NewBatch, ReceiptStore, RewardEntry, StoredReceipt},
+    store::{
+        BatchRecord, BatchStatus, NewBatch, ReceiptStore, Rejection, RewardEntry, StoredReceipt,
+    },
 };
 use crate::{
     chain::{BATCH_PENDING, Chain, describe_revert, is_already_known, rpc},
@@ -123,6 +125,9 @@ pub struct StepReport {
     pub free: usize,
     /// Paid inferences of other adapters passed over ([`WorkerConfig::skip_unknown_adapters`]).
     pub other_adapters: usize,
+    /// Paid inferences rejected: their ledger rows cannot be attributed
+    /// ([`ReceiptError::rejects_inference`]); kept in the store with the reason.
+    pub rejected: usize,
     /// Batches signed and broadcast: (model, tx hash).
     pub posted: Vec<(B256, B256)>,
     /// Batches confirmed: contract batch ids.
@@ -266,7 +271,25 @@ impl Worker {
                     report.other_adapters += 1;
                     continue;
                 }
-                let receipt = self.make_receipt(&record).await?;
+                let receipt = match self.make_receipt(&record).await {
+                    Ok(receipt) => receipt,
+                    Err(e) if e.rejects_inference() => {
+                        warn!(inference = %record.id, seq = record.seq, fee = %record.fee, error = %e, "paid inference rejected: no receipt");
+                        let rejection = Rejection {
+                            inference_id: record.id,
+                            ledger_seq: record.seq,
+                            model_id: record.model_id.unwrap_or_default(),
+                            adapter: record.adapter,
+                            fee: record.fee,
+                            reason: e.to_string(),
+                            created_at: now_ms(),
+                        };
+                        self.store.insert_rejection(&rejection).await?;
+                        report.rejected += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
                 self.store.insert_receipt(&receipt).await?;
                 info!(inference = %record.id, model = %receipt.receipt.modelId, fee = %record.fee, contributors = receipt.contributors.len(), "receipt signed");
                 report.receipts += 1;

@@ -499,8 +499,6 @@ async fn bad_inputs_get_a_clear_error_and_nothing_is_posted() {
 
     type Check = fn(&ReceiptError) -> bool;
     let unknown_adapter = B256::repeat_byte(0xaa);
-    let mut no_prompt = quote(4, model, f.adapter, FEE);
-    no_prompt.prompt = None;
     let cases: Vec<(&str, InferenceRecord, bool, Check)> = vec![
         ("unknown adapter", quote(1, model, unknown_adapter, FEE), false, |e| {
             matches!(e, ReceiptError::UnknownAdapter { .. })
@@ -519,9 +517,6 @@ async fn bad_inputs_get_a_clear_error_and_nothing_is_posted() {
                 )
             )
         }),
-        ("no prompt text", no_prompt, false, |e| {
-            matches!(e, ReceiptError::MissingText { which: "prompt", .. })
-        }),
     ];
     for (name, record, corrupt, check) in cases {
         let dir = root.path().join(name.replace(' ', "-"));
@@ -533,6 +528,7 @@ async fn bad_inputs_get_a_clear_error_and_nothing_is_posted() {
         let err = w.step().await.expect_err(name);
         eprintln!("{name}: {err}");
         assert!(check(&err), "{name}: unexpected error {err:?}");
+        assert!(!err.rejects_inference(), "{name}: a fault of the setup, not of the row");
         // A second try fails the same way: the cursor did not move past the inference.
         let again = w.step().await.expect_err(name);
         assert_eq!(again.to_string(), err.to_string());
@@ -549,6 +545,73 @@ async fn bad_inputs_get_a_clear_error_and_nothing_is_posted() {
     assert!(matches!(err, ReceiptError::InferenceNotFound(x) if x == id), "{err}");
     assert_eq!(w.store().counts().await.unwrap().receipts, 0);
     assert_eq!(chain.batch_count().await, U256::ZERO);
+}
+
+/// Ledger rows that cannot be attributed (a text missing or not matching its hash, a model not
+/// registered, an adapter not the model's) are rejected with the reason, each once, nothing
+/// posted for them, and the paid inference after them still gets its receipt and batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unattributable_rows_are_rejected_and_the_rows_after_them_still_paid() {
+    let f = fixture();
+    let chain = receipts_chain().await;
+    let model = chain.register(OWNER, f.adapter, f.manifest_root, OPEN).await;
+    let other_adapter = B256::repeat_byte(0xcc);
+    let other_model = chain.register(OTHER_OWNER, other_adapter, f.manifest_root, OPEN).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let l = ledger(tmp.path()).await;
+
+    let mut no_prompt = quote(4, model, f.adapter, FEE);
+    no_prompt.prompt = None;
+    let mut altered = quote(5, model, f.adapter, FEE);
+    altered.completion = altered.completion.map(|c| c + " and more");
+    let not_the_models_adapter = quote(6, other_model, f.adapter, FEE);
+    let unregistered = quote(7, B256::repeat_byte(0x77), f.adapter, FEE);
+    let good = quote(10, model, f.adapter, FEE);
+    type Check = fn(&ReceiptError) -> bool;
+    let bad: Vec<(&InferenceRecord, &str, Check)> = vec![
+        (&no_prompt, "no prompt text", |e| {
+            matches!(e, ReceiptError::MissingText { which: "prompt", .. })
+        }),
+        (&altered, "completion text does not hash", |e| {
+            matches!(e, ReceiptError::TextMismatch { which: "completion", .. })
+        }),
+        (&not_the_models_adapter, "registers adapter", |e| {
+            matches!(e, ReceiptError::AdapterMismatch { .. })
+        }),
+        (&unregistered, "is not registered", |e| matches!(e, ReceiptError::UnknownModel { .. })),
+    ];
+    for (record, _, _) in &bad {
+        l.record_inference(record, None).await.unwrap();
+    }
+    l.record_inference(&good, None).await.unwrap();
+
+    let mut w = worker(&chain, tmp.path(), spec(&f.run), Duration::from_secs(20)).await;
+    // Each bad row on its own fails with its clear error.
+    for (record, _, check) in &bad {
+        let err = w.attribute_inference(record.id).await.unwrap_err();
+        assert!(check(&err) && err.rejects_inference(), "{err:?}");
+    }
+    let report = w.step().await.unwrap();
+    assert_eq!((report.rejected, report.receipts), (4, 1), "{report:?}");
+    assert_eq!(report.confirmed, vec![1]);
+    let store = w.store();
+    for (record, says, _) in &bad {
+        let r = store.rejection(record.id).await.unwrap().expect("rejection kept");
+        assert!(r.reason.contains(says), "{}: {}", says, r.reason);
+        assert_eq!((r.fee, r.adapter), (U256::from(FEE), record.adapter));
+        assert!(store.receipt(record.id).await.unwrap().is_none());
+    }
+    assert!(store.rejection(good.id).await.unwrap().is_none());
+    let receipts = store.batch_receipts(1).await.unwrap();
+    assert_eq!(receipts.iter().map(|r| r.receipt.inferenceId).collect::<Vec<_>>(), vec![good.id]);
+    let counts = store.counts().await.unwrap();
+    assert_eq!((counts.rejected, counts.receipts, counts.cursor), (4, 1, 5));
+    assert_eq!(chain.batch_count().await, U256::from(1));
+    // Idempotent: a second step finds nothing new and posts nothing.
+    let again = w.step().await.unwrap();
+    assert_eq!((again.rejected, again.receipts), (0, 0), "{again:?}");
+    assert_eq!(w.store().counts().await.unwrap(), counts);
+    assert_eq!(chain.batch_count().await, U256::from(1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

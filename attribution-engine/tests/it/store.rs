@@ -141,7 +141,7 @@ async fn exercise(store: &ReceiptStore) {
     assert_eq!(store.cursor().await.unwrap(), 4);
     assert_eq!(
         store.counts().await.unwrap(),
-        StoreCounts { receipts: 3, pending: 3, batches: 0, cursor: 4 }
+        StoreCounts { receipts: 3, pending: 3, batches: 0, cursor: 4, rejected: 0 }
     );
 
     // Round trips, exactly.
@@ -208,7 +208,7 @@ async fn exercise(store: &ReceiptStore) {
     assert_eq!(store.latest_batch(OTHER_MODEL).await.unwrap(), None, "a failed batch is not live");
     assert_eq!(
         store.counts().await.unwrap(),
-        StoreCounts { receipts: 3, pending: 1, batches: 2, cursor: 4 }
+        StoreCounts { receipts: 3, pending: 1, batches: 2, cursor: 4, rejected: 0 }
     );
 }
 
