@@ -787,20 +787,26 @@ mod tests {
             head_dim: hd,
         };
         let fast = att.paged_decode(&q, &k_cache, &v_cache, &meta).unwrap();
-        let gather = |c: &Tensor| {
-            c.index_select(0, &meta.decode_gather).view([3, meta.max_ctx, kvh, hd]).transpose(1, 2)
+        // The fallback: gather each context from the cache, SDPA with a padding mask.
+        let gather_sdpa = |q: &Tensor, k: &Tensor, v: &Tensor| {
+            let gather = |c: &Tensor| {
+                c.index_select(0, &meta.decode_gather)
+                    .view([3, meta.max_ctx, kvh, hd])
+                    .transpose(1, 2)
+            };
+            Tensor::scaled_dot_product_attention(
+                &q.unsqueeze(2),
+                &gather(k),
+                &gather(v),
+                Some(&meta.decode_mask),
+                0.0,
+                false,
+                None,
+                true,
+            )
+            .squeeze_dim(2)
         };
-        let slow = Tensor::scaled_dot_product_attention(
-            &q.unsqueeze(2),
-            &gather(&k_cache),
-            &gather(&v_cache),
-            Some(&meta.decode_mask),
-            0.0,
-            false,
-            None,
-            true,
-        )
-        .squeeze_dim(2);
+        let slow = gather_sdpa(&q, &k_cache, &v_cache);
         let diff = (&fast - &slow).abs().max().double_value(&[]);
         assert!(diff < 1e-12, "{diff}");
         assert!(att.paged_decode(&q.to_kind(Kind::Half), &k_cache, &v_cache, &meta).is_none());
@@ -811,17 +817,7 @@ mod tests {
         let fast = att.paged_decode(&qb, &kb, &vb, &meta).unwrap();
         assert_eq!(fast.kind(), Kind::BFloat16);
         let f64_of = |t: &Tensor| t.to_kind(Kind::Double);
-        let want = Tensor::scaled_dot_product_attention(
-            &f64_of(&qb).unsqueeze(2),
-            &gather(&f64_of(&kb)),
-            &gather(&f64_of(&vb)),
-            Some(&meta.decode_mask),
-            0.0,
-            false,
-            None,
-            true,
-        )
-        .squeeze_dim(2);
+        let want = gather_sdpa(&f64_of(&qb), &f64_of(&kb), &f64_of(&vb));
         let diff = (f64_of(&fast) - &want).abs().max().double_value(&[]);
         let scale = want.abs().max().double_value(&[]);
         assert!(diff <= scale / 256.0, "bf16 kernel off by {diff} (outputs up to {scale})");
