@@ -154,9 +154,31 @@ const DEPLOY_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Deploys the L2 suite into the chain at `url` with the production script, as dev account 0
 /// (admin, resolver and treasury), and answers the `l2.json` it wrote. `label` names the
-/// throwaway deployment folder, which is removed. Transactions go one at a time (`--slow`):
-/// forge's concurrent broadcast once left a nonce gap in anvil's pool and waited forever.
+/// throwaway deployment folder, which is removed.
 pub fn deploy_l2(url: &str, label: &str) -> String {
+    run_deploy_script("DeployL2", "l2.json", url, label, &[])
+}
+
+/// Deploys the L1 suite (portal, output oracle, batch inbox; finalization period
+/// `finalization_secs`) into the chain at `url` as dev account 0, and answers the `l1.json` it
+/// wrote. `label` names the throwaway deployment folder, which is removed.
+pub fn deploy_l1(url: &str, label: &str, finalization_secs: u64) -> String {
+    let env = [("OL_FINALIZATION_PERIOD_SECONDS", finalization_secs.to_string())];
+    run_deploy_script("DeployL1", "l1.json", url, label, &env)
+}
+
+/// Runs `contracts/script/{script}.s.sol` with `--broadcast` against `url` as dev account 0 and
+/// answers the `file` it wrote in its deployment folder. Transactions go one at a time
+/// (`--slow`): forge's concurrent broadcast once left a nonce gap in anvil's pool and waited
+/// forever; and a script that does not finish in [`DEPLOY_TIMEOUT`] is killed and the test
+/// fails with forge's output.
+fn run_deploy_script(
+    script: &str,
+    file: &str,
+    url: &str,
+    label: &str,
+    env: &[(&str, String)],
+) -> String {
     let root = repo_root();
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
@@ -169,7 +191,8 @@ pub fn deploy_l2(url: &str, label: &str) -> String {
         .env("OL_NETWORK", &network)
         // Transaction logs to a temporary folder, not the repository's cache.
         .env("FOUNDRY_BROADCAST", broadcast.path())
-        .args(["script", "contracts/script/DeployL2.s.sol", "--broadcast", "--slow"])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .args(["script", &format!("contracts/script/{script}.s.sol"), "--broadcast", "--slow"])
         .args(["--rpc-url", url, "--private-key", &dev_key_hex(0)])
         .stdout(std::fs::File::create(&out_path).unwrap())
         .stderr(std::fs::File::create(&err_path).unwrap())
@@ -188,7 +211,7 @@ pub fn deploy_l2(url: &str, label: &str) -> String {
         std::thread::sleep(Duration::from_millis(100));
     };
     let folder = root.join("deployments").join(&network);
-    let json = std::fs::read_to_string(folder.join("l2.json"));
+    let json = std::fs::read_to_string(folder.join(file));
     let _ = std::fs::remove_dir_all(&folder);
     let logs = || {
         format!(
@@ -199,12 +222,12 @@ pub fn deploy_l2(url: &str, label: &str) -> String {
     };
     match status {
         None => panic!(
-            "forge script DeployL2 did not finish in {} s (killed):\n{}",
+            "forge script {script} did not finish in {} s (killed):\n{}",
             DEPLOY_TIMEOUT.as_secs(),
             logs()
         ),
-        Some(s) if !s.success() => panic!("forge script DeployL2 failed:\n{}", logs()),
-        Some(_) => json.expect("DeployL2 wrote l2.json"),
+        Some(s) if !s.success() => panic!("forge script {script} failed:\n{}", logs()),
+        Some(_) => json.unwrap_or_else(|e| panic!("{script} wrote no {file}: {e}")),
     }
 }
 

@@ -25,7 +25,7 @@ pub fn open(n: u64) -> U256 {
 /// Dev account `i` (anvil's accounts and the L2 dev genesis are the same mnemonic).
 pub use ol_testkit::dev_signer as key;
 
-pub use ol_testkit::{free_port, repo_root as root, tool, wallet};
+pub use ol_testkit::{free_port, tool, wallet};
 
 /// Waits until `ready` holds, polling every 200 ms, for at most `secs`.
 pub async fn wait_until<F, Fut>(what: &str, secs: u64, mut ready: F)
@@ -78,27 +78,8 @@ impl Devnet {
             assert!(Instant::now() < deadline, "anvil did not start");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let network = format!("bridge-test-{}-{port}", std::process::id());
-        let status = Command::new(tool("forge"))
-            .args([
-                "script",
-                "contracts/script/DeployL1.s.sol",
-                "--broadcast",
-                "--rpc-url",
-                &l1_url,
-            ])
-            .args(["--private-key", &format!("0x{}", alloy::hex::encode(key(0).to_bytes()))])
-            .env("OL_NETWORK", &network)
-            .env("OL_FINALIZATION_PERIOD_SECONDS", finalization.to_string())
-            .current_dir(root())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "DeployL1 failed");
-        let json = root().join("deployments").join(&network);
-        let deployment = L1Deployment::load(&json.join("l1.json")).unwrap();
-        std::fs::remove_dir_all(&json).unwrap();
+        let json = ol_testkit::deploy_l1(&l1_url, "bridge-test", finalization);
+        let deployment: L1Deployment = serde_json::from_str(&json).unwrap();
 
         let mut config =
             SequencerConfig { datadir: dir.path().join("l2"), dev: true, ..Default::default() };
