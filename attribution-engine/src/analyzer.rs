@@ -17,7 +17,7 @@ use crate::{
     grads::per_example_grads,
     index::{GradientIndex, GroupKey, IndexError, IndexParams, IndexWriter},
     lora::{Block, TrainableLora},
-    projection::{ProjectionSpec, Projector},
+    projection::{ProjectionSpec, Projector, flatten_rows},
 };
 use alloy_primitives::{B256, Keccak256, keccak256};
 use openlora_server::{
@@ -534,13 +534,6 @@ pub struct QueryRows {
     pub full: Vec<f32>,
     /// Projected as the index's rows.
     pub projected: Vec<f32>,
-}
-
-/// Per-block rows `[n, …]` side by side: `[n, Σ block sizes]`.
-fn flatten_rows(blocks: &[Tensor]) -> Tensor {
-    let parts: Vec<Tensor> =
-        blocks.iter().map(|b| b.reshape([b.size()[0], -1]).to_kind(Kind::Float)).collect();
-    Tensor::cat(&parts, 1)
 }
 
 /// A progress bar on stderr (hidden when stderr is not a terminal).

@@ -97,16 +97,23 @@ impl Projector {
         let parts: Vec<Tensor> = blocks
             .iter()
             .zip(&self.matrices)
-            .map(|(g, m)| {
-                let flat = g.reshape([g.size()[0], -1]).to_kind(tch::Kind::Float);
-                match m {
-                    Some(m) => flat.matmul(m),
-                    None => flat,
-                }
+            .map(|(g, m)| match m {
+                Some(m) => flat_rows(g).matmul(m),
+                None => flat_rows(g),
             })
             .collect();
         Tensor::cat(&parts, 1)
     }
+}
+
+/// A block `[n, …]` as f32 rows `[n, numel / n]`.
+fn flat_rows(block: &Tensor) -> Tensor {
+    block.reshape([block.size()[0], -1]).to_kind(tch::Kind::Float)
+}
+
+/// Per-block rows `[n, …]` side by side, unprojected: `[n, Σ block sizes]`.
+pub fn flatten_rows(blocks: &[Tensor]) -> Tensor {
+    Tensor::cat(&blocks.iter().map(flat_rows).collect::<Vec<_>>(), 1)
 }
 
 #[cfg(test)]
