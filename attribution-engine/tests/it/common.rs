@@ -2,8 +2,8 @@
 //! with recognisably different texts.
 
 use alloy_primitives::Address;
-use attribution_engine::data::Example;
-use openlora_server::{LlamaConfig, MakeModel, ModelSize, model::Llama};
+use attribution_engine::{LoraConfig, TrainConfig, data::Example};
+use openlora_server::{LlamaConfig, MakeModel, ModelSize, ModuleKind, model::Llama};
 use rand::{Rng, SeedableRng, seq::IndexedRandom};
 use std::{path::Path, process::Child};
 use tch::{Device, Kind};
@@ -79,5 +79,19 @@ impl Drop for Reap {
             let _ = self.0.kill();
             let _ = self.0.wait();
         }
+    }
+}
+
+/// The fine-tune of the pipeline and receipts tests: rank 4 on every module, `epochs` passes
+/// over sequences of up to 32 tokens.
+pub fn small_train_config(epochs: usize) -> TrainConfig {
+    TrainConfig {
+        lora: LoraConfig { rank: 4, alpha: 8.0, targets: ModuleKind::ALL.to_vec() },
+        lr: 1e-2,
+        epochs,
+        batch_size: 8,
+        max_len: 32,
+        seed: 7,
+        weight_decay: 0.0,
     }
 }

@@ -1,10 +1,10 @@
 //! The whole path on a tiny model: train with a manifest, serve the adapter with the OpenLoRA
 //! engine, fit factors, build the index, attribute a verbatim quote to its contributor.
 
-use crate::common::{contributor, examples, tiny_model};
+use crate::common::{contributor, examples, small_train_config, tiny_model};
 use attribution_engine::{
     Analyzer, AnalyzerError, FactorArgs, IndexArgs, LoraConfig, Manifest, Run, Strategy,
-    TrainConfig, TrainableLora,
+    TrainableLora,
     attribution::{Totals, attribute},
     data::{query_sequence, training_sequence},
     model_fingerprint,
@@ -21,15 +21,7 @@ fn train_serve_index_and_attribute_a_verbatim_quote() {
     let (model, cfg) = tiny_model(&model_dir);
     let tokenizer = tokenizers::Tokenizer::from_file(model_dir.join("tokenizer.json")).unwrap();
     let examples = examples(24);
-    let train_cfg = TrainConfig {
-        lora: LoraConfig { rank: 4, alpha: 8.0, targets: ModuleKind::ALL.to_vec() },
-        lr: 1e-2,
-        epochs: 3,
-        batch_size: 8,
-        max_len: 32,
-        seed: 7,
-        weight_decay: 0.0,
-    };
+    let train_cfg = small_train_config(3);
     let run_dir = tmp.path().join("run");
     let run =
         Run::train(&model, &model_dir, &tokenizer, examples.clone(), &train_cfg, &run_dir, false)

@@ -8,7 +8,7 @@
 
 use crate::{
     chain::{Chain, DEPLOYER, address, free_port, key_hex, signer},
-    common::{Reap, examples, tiny_model},
+    common::{Reap, examples, small_train_config, tiny_model},
 };
 use alloy::{
     network::TransactionBuilder,
@@ -18,7 +18,7 @@ use alloy::{
     sol_types::{SolCall, SolValue},
 };
 use attribution_engine::{
-    Analyzer, FactorArgs, IndexArgs, LoraConfig, Run, Strategy, TrainConfig,
+    Analyzer, FactorArgs, IndexArgs, Run, Strategy,
     chain::Chain as EngineChain,
     data::training_sequence,
     model_fingerprint,
@@ -32,10 +32,7 @@ use ol_primitives::contracts::{
     attribution_receipts::IAttributionReceipts, datanets::IDatanets,
     model_registry::IModelRegistry, rewards::IRewards, staking::IStaking,
 };
-use openlora_server::{
-    ModuleKind,
-    ledger::{InferenceRecord, Ledger},
-};
+use openlora_server::ledger::{InferenceRecord, Ledger};
 use std::{
     path::{Path, PathBuf},
     process::{Command, Stdio},
@@ -139,15 +136,7 @@ fn fixture() -> &'static Fixture {
         let model_dir = dir.path().join("model");
         let (model, model_cfg) = tiny_model(&model_dir);
         let tokenizer = tokenizers::Tokenizer::from_file(model_dir.join("tokenizer.json")).unwrap();
-        let cfg = TrainConfig {
-            lora: LoraConfig { rank: 4, alpha: 8.0, targets: ModuleKind::ALL.to_vec() },
-            lr: 1e-2,
-            epochs: 2,
-            batch_size: 8,
-            max_len: 32,
-            seed: 7,
-            weight_decay: 0.0,
-        };
+        let cfg = small_train_config(2);
         let run_dir = dir.path().join("run");
         let run =
             Run::train(&model, &model_dir, &tokenizer, examples(8), &cfg, &run_dir, false).unwrap();
