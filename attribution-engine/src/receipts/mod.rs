@@ -261,18 +261,20 @@ pub enum ReceiptError {
 
 impl ReceiptError {
     /// Whether the error lies in one inference's ledger row itself (a text missing or not
-    /// matching its hash, a model that is not registered, an adapter that is not the model's),
-    /// so that the worker records the inference as rejected and goes on. Every other error
-    /// (the chain, the stores, a run, an index or the configuration) stops the worker at that
-    /// row until it is mended, so that nothing is passed over for a passing fault.
+    /// matching its hash, texts with nothing to score — an empty completion, say, when the
+    /// answer stopped at once —, a model that is not registered, an adapter that is not the
+    /// model's), so that the worker records the inference as rejected and goes on. Every other
+    /// error (the chain, the stores, a run, an index or the configuration) stops the worker at
+    /// that row until it is mended, so that nothing is passed over for a passing fault.
     pub fn rejects_inference(&self) -> bool {
-        matches!(
-            self,
+        match self {
             Self::UnknownModel { .. }
-                | Self::AdapterMismatch { .. }
-                | Self::MissingText { .. }
-                | Self::TextMismatch { .. }
-        )
+            | Self::AdapterMismatch { .. }
+            | Self::MissingText { .. }
+            | Self::TextMismatch { .. } => true,
+            Self::Attribute { source, .. } => matches!(**source, AttributeError::Data(_)),
+            _ => false,
+        }
     }
 }
 

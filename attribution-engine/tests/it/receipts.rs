@@ -536,8 +536,8 @@ async fn bad_inputs_get_a_clear_error_and_nothing_is_posted() {
     assert_eq!(chain.batch_count().await, U256::ZERO);
 }
 
-/// Ledger rows that cannot be attributed (a text missing or not matching its hash, a model not
-/// registered, an adapter not the model's) are rejected with the reason, each once, nothing
+/// Ledger rows that cannot be attributed (a text missing or not matching its hash, an empty
+/// completion, a model not registered, an adapter not the model's) are rejected with the reason, each once, nothing
 /// posted for them, and the paid inference after them still gets its receipt and batch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unattributable_rows_are_rejected_and_the_rows_after_them_still_paid() {
@@ -555,6 +555,10 @@ async fn unattributable_rows_are_rejected_and_the_rows_after_them_still_paid() {
     altered.completion = altered.completion.map(|c| c + " and more");
     let not_the_models_adapter = quote(6, other_model, f.adapter, FEE);
     let unregistered = quote(7, B256::repeat_byte(0x77), f.adapter, FEE);
+    // The answer stopped at once: paid (the prompt's tokens), nothing to attribute.
+    let mut stopped_at_once = quote(3, model, f.adapter, FEE);
+    stopped_at_once.completion = Some(String::new());
+    stopped_at_once.output_hash = keccak256("");
     let good = quote(10, model, f.adapter, FEE);
     type Check = fn(&ReceiptError) -> bool;
     let bad: Vec<(&InferenceRecord, &str, Check)> = vec![
@@ -568,6 +572,9 @@ async fn unattributable_rows_are_rejected_and_the_rows_after_them_still_paid() {
             matches!(e, ReceiptError::AdapterMismatch { .. })
         }),
         (&unregistered, "is not registered", |e| matches!(e, ReceiptError::UnknownModel { .. })),
+        (&stopped_at_once, "the completion has no tokens", |e| {
+            matches!(e, ReceiptError::Attribute { .. })
+        }),
     ];
     for (record, _, _) in &bad {
         l.record_inference(record, None).await.unwrap();
@@ -581,7 +588,7 @@ async fn unattributable_rows_are_rejected_and_the_rows_after_them_still_paid() {
         assert!(check(&err) && err.rejects_inference(), "{err:?}");
     }
     let report = w.step().await.unwrap();
-    assert_eq!((report.rejected, report.receipts), (4, 1), "{report:?}");
+    assert_eq!((report.rejected, report.receipts), (5, 1), "{report:?}");
     assert_eq!(report.confirmed, vec![1]);
     let store = w.store();
     for (record, says, _) in &bad {
@@ -594,7 +601,7 @@ async fn unattributable_rows_are_rejected_and_the_rows_after_them_still_paid() {
     let receipts = store.batch_receipts(1).await.unwrap();
     assert_eq!(receipts.iter().map(|r| r.receipt.inferenceId).collect::<Vec<_>>(), vec![good.id]);
     let counts = store.counts().await.unwrap();
-    assert_eq!((counts.rejected, counts.receipts, counts.cursor), (4, 1, 5));
+    assert_eq!((counts.rejected, counts.receipts, counts.cursor), (5, 1, 6));
     assert_eq!(chain.batch_count().await, U256::from(1));
     // Idempotent: a second step finds nothing new and posts nothing.
     let again = w.step().await.unwrap();
