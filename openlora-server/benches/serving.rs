@@ -446,14 +446,19 @@ fn main() {
         .map_or(0, |m| m.len())
         / 1024;
 
-    let mut ecfg = EngineConfig::new(&model_dir);
-    ecfg.dtype = dtype;
-    ecfg.threads = Some(1);
-    ecfg.max_batch = max_batch;
-    ecfg.max_loras = 2 * max_batch;
-    ecfg.max_lora_rank = RANK;
-    ecfg.host_cache_bytes = 4 << 30;
-    let engine = Engine::start(ecfg).expect("engine");
+    // One intra-op thread, `max_batch` running sequences, twice as many device slots.
+    let start_engine = |dtype: Kind, lora_dtype: Option<Kind>| {
+        let mut c = EngineConfig::new(&model_dir);
+        c.dtype = dtype;
+        c.lora_dtype = lora_dtype;
+        c.threads = Some(1);
+        c.max_batch = max_batch;
+        c.max_loras = 2 * max_batch;
+        c.max_lora_rank = RANK;
+        c.host_cache_bytes = 4 << 30;
+        Engine::start(c).expect("engine")
+    };
+    let engine = start_engine(dtype, None);
     let t = Instant::now();
     let ids: Vec<AdapterId> =
         adapter_dirs.iter().map(|d| engine.add_adapter_dir(d).expect("add").id).collect();
@@ -513,13 +518,7 @@ fn main() {
     }
     let mut bf16_paired = {
         // The same per-request case on an engine whose slots store adapters in bf16.
-        let mut bcfg = EngineConfig::new(&model_dir);
-        bcfg.threads = Some(1);
-        bcfg.max_batch = max_batch;
-        bcfg.max_loras = 2 * max_batch;
-        bcfg.max_lora_rank = RANK;
-        bcfg.lora_dtype = Some(Kind::BFloat16);
-        let bf16 = Engine::start(bcfg).expect("engine");
+        let bf16 = start_engine(Kind::Float, Some(Kind::BFloat16));
         let own: Vec<Option<AdapterId>> = adapter_dirs
             .iter()
             .take(n_requests)
@@ -541,13 +540,7 @@ fn main() {
     // The headline case on a bf16 model (weights, activations, KV cache and slots in bf16),
     // against the naive baseline in bf16 too; skipped when the whole run is in bf16 already.
     let bf16_model = (dtype != Kind::BFloat16).then(|| {
-        let mut bcfg = EngineConfig::new(&model_dir);
-        bcfg.dtype = Kind::BFloat16;
-        bcfg.threads = Some(1);
-        bcfg.max_batch = max_batch;
-        bcfg.max_loras = 2 * max_batch;
-        bcfg.max_lora_rank = RANK;
-        let bf16 = Engine::start(bcfg).expect("engine");
+        let bf16 = start_engine(Kind::BFloat16, None);
         let register = |dirs: &[PathBuf]| -> Vec<Option<AdapterId>> {
             dirs.iter()
                 .take(n_requests)

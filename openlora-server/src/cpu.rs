@@ -20,6 +20,7 @@ pub trait Scalar:
     + PartialOrd
     + std::ops::Add<Output = Self>
     + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
     + Store<Self>
 {
     /// From f64.
@@ -28,8 +29,6 @@ pub trait Scalar:
     fn to_f64(self) -> f64;
     /// `e^self`.
     fn exp(self) -> Self;
-    /// `self / other`.
-    fn div(self, other: Self) -> Self;
 }
 
 impl Scalar for f32 {
@@ -42,9 +41,6 @@ impl Scalar for f32 {
     fn exp(self) -> Self {
         f32::exp(self)
     }
-    fn div(self, other: Self) -> Self {
-        self / other
-    }
 }
 
 impl Scalar for f64 {
@@ -56,9 +52,6 @@ impl Scalar for f64 {
     }
     fn exp(self) -> Self {
         f64::exp(self)
-    }
-    fn div(self, other: Self) -> Self {
-        self / other
     }
 }
 
@@ -361,6 +354,7 @@ fn attention_body<T: Scalar, X: Store<T>>(
     // is read front to back once per step and widened once.
     let group = heads / kv_heads;
     let width = kv_heads * hd;
+    let scale = T::of(scale);
     let mut qs = vec![T::default(); heads * hd];
     let mut row = vec![T::default(); width];
     let mut scores: Vec<T> = Vec::new();
@@ -373,7 +367,6 @@ fn attention_body<T: Scalar, X: Store<T>>(
         }
         let q_at = s * heads * hd;
         widen(&mut qs, &q[q_at..q_at + heads * hd]);
-        let scale = T::of(scale);
         qs.iter_mut().for_each(|v| *v = *v * scale);
         scores.clear();
         scores.resize(heads * n, T::default());
@@ -388,12 +381,13 @@ fn attention_body<T: Scalar, X: Store<T>>(
         for h in 0..heads {
             let sc = &mut scores[h * n..(h + 1) * n];
             let max = sc.iter().copied().fold(sc[0], |m, v| if v > m { v } else { m });
+            let minus_max = T::of(-max.to_f64());
             let mut total = T::default();
             for v in sc.iter_mut() {
-                *v = (*v + T::of(-max.to_f64())).exp();
+                *v = (*v + minus_max).exp();
                 total = total + *v;
             }
-            let inv = T::of(1.0).div(total);
+            let inv = T::of(1.0) / total;
             sc.iter_mut().for_each(|v| *v = *v * inv);
         }
         acc.iter_mut().for_each(|a| *a = T::default());

@@ -364,27 +364,7 @@ impl Attention {
             let qd = q.narrow(0, 0, n);
             let o = match self.paged_decode(&qd, k_cache, v_cache, meta) {
                 Some(o) => o,
-                None => {
-                    // Any dtype or device: gather each context from the cache and run SDPA
-                    // with a padding mask.
-                    let gather = |cache: &Tensor| {
-                        cache
-                            .index_select(0, &meta.decode_gather)
-                            .view([n, meta.max_ctx, kvh, hd])
-                            .transpose(1, 2)
-                    };
-                    Tensor::f_scaled_dot_product_attention(
-                        &qd.unsqueeze(2),
-                        &gather(k_cache),
-                        &gather(v_cache),
-                        Some(&meta.decode_mask),
-                        0.0,
-                        false,
-                        None,
-                        gqa,
-                    )?
-                    .squeeze_dim(2)
-                }
+                None => self.gathered_decode(&qd, k_cache, v_cache, meta)?,
             };
             outs.push(o); // [n, h, hd]
         }
@@ -408,6 +388,35 @@ impl Attention {
 }
 
 impl Attention {
+    /// Decode attention for any dtype or device: gather each context from the cache and run
+    /// SDPA with a padding mask. `q`: `[n, heads, hd]`.
+    fn gathered_decode(
+        &self,
+        q: &Tensor,
+        k_cache: &Tensor,
+        v_cache: &Tensor,
+        meta: &AttnMeta,
+    ) -> Result<Tensor, ModelError> {
+        let n = q.size()[0];
+        let gather = |cache: &Tensor| {
+            cache
+                .index_select(0, &meta.decode_gather)
+                .view([n, meta.max_ctx, self.kv_heads, self.head_dim])
+                .transpose(1, 2)
+        };
+        Ok(Tensor::f_scaled_dot_product_attention(
+            &q.unsqueeze(2),
+            &gather(k_cache),
+            &gather(v_cache),
+            Some(&meta.decode_mask),
+            0.0,
+            false,
+            None,
+            self.heads != self.kv_heads,
+        )?
+        .squeeze_dim(2))
+    }
+
     /// Decode attention with the CPU kernel reading the paged cache in place (f32, f64 or bf16
     /// on CPU), or `None` where it does not apply.
     fn paged_decode(
@@ -787,26 +796,7 @@ mod tests {
             head_dim: hd,
         };
         let fast = att.paged_decode(&q, &k_cache, &v_cache, &meta).unwrap();
-        // The fallback: gather each context from the cache, SDPA with a padding mask.
-        let gather_sdpa = |q: &Tensor, k: &Tensor, v: &Tensor| {
-            let gather = |c: &Tensor| {
-                c.index_select(0, &meta.decode_gather)
-                    .view([3, meta.max_ctx, kvh, hd])
-                    .transpose(1, 2)
-            };
-            Tensor::scaled_dot_product_attention(
-                &q.unsqueeze(2),
-                &gather(k),
-                &gather(v),
-                Some(&meta.decode_mask),
-                0.0,
-                false,
-                None,
-                true,
-            )
-            .squeeze_dim(2)
-        };
-        let slow = gather_sdpa(&q, &k_cache, &v_cache);
+        let slow = att.gathered_decode(&q, &k_cache, &v_cache, &meta).unwrap();
         let diff = (&fast - &slow).abs().max().double_value(&[]);
         assert!(diff < 1e-12, "{diff}");
         assert!(att.paged_decode(&q.to_kind(Kind::Half), &k_cache, &v_cache, &meta).is_none());
@@ -817,7 +807,7 @@ mod tests {
         let fast = att.paged_decode(&qb, &kb, &vb, &meta).unwrap();
         assert_eq!(fast.kind(), Kind::BFloat16);
         let f64_of = |t: &Tensor| t.to_kind(Kind::Double);
-        let want = gather_sdpa(&f64_of(&qb), &f64_of(&kb), &f64_of(&vb));
+        let want = att.gathered_decode(&f64_of(&qb), &f64_of(&kb), &f64_of(&vb), &meta).unwrap();
         let diff = (f64_of(&fast) - &want).abs().max().double_value(&[]);
         let scale = want.abs().max().double_value(&[]);
         assert!(diff <= scale / 256.0, "bf16 kernel off by {diff} (outputs up to {scale})");
