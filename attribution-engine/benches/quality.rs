@@ -27,13 +27,18 @@
 //!    corrupted, at two seeds, so that the harm can be read against the seed noise.
 //! 5. A verbatim quote of each sampled contributor's training text, attributed.
 //!
+//! `--checkpoint-sum` adds two methods to parts 2 and 4: EK-FAC and the gradient dot product
+//! scored at every epoch's checkpoint of the fine-tune and summed (TracIn's checkpoint sum,
+//! with EK-FAC factors fitted at each checkpoint for the first); the engine's index does not
+//! serve them yet.
+//!
 //! ```text
 //! cargo bench -p attribution-engine --bench quality -- [--corpus DIR] [--retrains 32]
 //!     [--per-play 24] [--queries-per-play 2] [--max-len 64] [--epochs 3] [--rank 8]
 //!     [--projection-dim 1024] [--workers 2] [--unit contributors|examples] [--out DIR]
 //!     [--pretrain-epochs 6] [--no-planted | --only-planted] [--victim hamlet]
 //!     [--victim-examples 64] [--planted-epochs 5] [--planted-lr 5e-3]
-//!     [--corruptions letter-shuffle,cipher,word-shuffle,relabel20]
+//!     [--corruptions letter-shuffle,cipher,word-shuffle,relabel20] [--checkpoint-sum]
 //! ```
 
 use alloy_primitives::{Address, keccak256};
@@ -80,6 +85,7 @@ struct Opts {
     planted_lr: f64,
     corruptions: Vec<String>,
     pretrain_epochs: usize,
+    checkpoint_sum: bool,
 }
 
 fn workspace_root() -> PathBuf {
@@ -110,6 +116,7 @@ fn parse() -> Result<Opts, Error> {
         planted_lr: 5e-3,
         corruptions: DEFAULT_CORRUPTIONS.iter().map(|c| (*c).to_owned()).collect(),
         pretrain_epochs: 6,
+        checkpoint_sum: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -149,6 +156,7 @@ fn parse() -> Result<Opts, Error> {
                 }
             }
             "--pretrain-epochs" => o.pretrain_epochs = val()?.parse()?,
+            "--checkpoint-sum" => o.checkpoint_sum = true,
             other => return Err(format!("unknown option {other}").into()),
         }
     }
@@ -672,6 +680,60 @@ fn all_scores(
     Ok(methods)
 }
 
+/// EK-FAC and gradient dot product scored at each of `checkpoints` and summed (TracIn's
+/// checkpoint sum, with and without EK-FAC's preconditioning per checkpoint).
+fn checkpoint_sums(
+    model: &Llama,
+    checkpoints: &[TrainableLora],
+    setup: &Setup,
+    train: &[Sequence],
+    out: &Path,
+    train_queries: bool,
+) -> Result<Vec<MethodScores>, Error> {
+    let mut sums: Vec<MethodScores> = ["ekfac-ckpt-sum", "tracin-cp"]
+        .into_iter()
+        .map(|name| MethodScores {
+            name,
+            scores: Vec::new(),
+            contributor_scores: None,
+            train_scores: train_queries.then(Vec::new),
+        })
+        .collect();
+    let add = |acc: &mut Vec<Vec<f64>>, rows: Vec<Vec<f64>>| {
+        if acc.is_empty() {
+            *acc = rows;
+            return;
+        }
+        for (ra, rb) in acc.iter_mut().zip(rows) {
+            ra.iter_mut().zip(rb).for_each(|(a, b)| *a += b);
+        }
+    };
+    for (c, lora) in checkpoints.iter().enumerate() {
+        let t = Instant::now();
+        let analyzer =
+            Analyzer::new(out, model, lora, alloy_primitives::B256::ZERO).with_overwrite(true);
+        let ekfac = Factors::fit(
+            model,
+            lora,
+            train,
+            &FactorArgs { strategy: Strategy::Ekfac, damping_factor: 0.1, batch_size: 32 },
+            |_| {},
+        )?;
+        let identity = Factors::identity(lora, train.len());
+        for (sum, factors) in sums.iter_mut().zip([&ekfac, &identity]) {
+            let scores = |queries: &[Sequence]| -> Result<Vec<Vec<f64>>, Error> {
+                to_rows(&analyzer.compute_pairwise_scores(None, factors, queries, train, None, 32)?)
+            };
+            add(&mut sum.scores, scores(&setup.queries)?);
+            if let Some(acc) = sum.train_scores.as_mut() {
+                add(acc, scores(train)?);
+            }
+        }
+        eprintln!("  checkpoint {}: {:.1} s", c + 1, t.elapsed().as_secs_f64());
+    }
+    Ok(sums)
+}
+
 /// One method's detection of the corrupted examples from its `[Q, N]` scores, summed over the
 /// queries (each query's row scaled to unit norm first if `normalize`): how many corrupted
 /// examples are among the `top` most negative, their median rank (0 % most negative, 100 %
@@ -819,10 +881,15 @@ fn planted(
                 train_many(setup, &[(bad_train.clone(), with_seed(seeds[1]))], 1, "ground truth")
             });
             let this = (|| -> Result<(f64, Vec<MethodScores>), Error> {
-                let (bad_lora, _) =
-                    train_lora(model, &bad_train, &with_seed(seeds[0]), |_, _| Ok(()))?;
+                let mut checkpoints = Vec::new();
+                let (bad_lora, _) = train_lora(model, &bad_train, &with_seed(seeds[0]), |_, l| {
+                    if o.checkpoint_sum {
+                        checkpoints.push(l.snapshot());
+                    }
+                    Ok(())
+                })?;
                 let loss: f64 = evaluate(model, &bad_lora, &setup.queries, 32)?.iter().sum();
-                let methods = all_scores(
+                let mut methods = all_scores(
                     model,
                     &bad_lora,
                     setup,
@@ -832,6 +899,16 @@ fn planted(
                     o.projection_dim,
                     true,
                 )?;
+                if o.checkpoint_sum {
+                    methods.extend(checkpoint_sums(
+                        model,
+                        &checkpoints,
+                        setup,
+                        &bad_train,
+                        &o.out.join("analysis-planted"),
+                        true,
+                    )?);
+                }
                 Ok((loss, methods))
             })();
             (other.join(), this)
@@ -1073,7 +1150,13 @@ fn main() -> Result<(), Error> {
     // The full adapter and every method's scores.
     let model = load_model(&model_dir, &cfg)?;
     let t = Instant::now();
-    let (lora, report) = train_lora(&model, &setup.train, &setup.train_cfg, |_, _| Ok(()))?;
+    let mut checkpoints = Vec::new();
+    let (lora, report) = train_lora(&model, &setup.train, &setup.train_cfg, |_, l| {
+        if o.checkpoint_sum {
+            checkpoints.push(l.snapshot());
+        }
+        Ok(())
+    })?;
     let base = TrainableLora::init(&cfg, setup.train_cfg.lora.clone(), 0);
     let base_loss: f64 = evaluate(&model, &base, &setup.queries, 32)?.iter().sum();
     let full_loss: f64 = evaluate(&model, &lora, &setup.queries, 32)?.iter().sum();
@@ -1087,7 +1170,7 @@ fn main() -> Result<(), Error> {
     );
     if !o.only_planted {
         let t = Instant::now();
-        let methods = all_scores(
+        let mut methods = all_scores(
             &model,
             &lora,
             &setup,
@@ -1097,6 +1180,16 @@ fn main() -> Result<(), Error> {
             o.projection_dim,
             false,
         )?;
+        if o.checkpoint_sum {
+            methods.extend(checkpoint_sums(
+                &model,
+                &checkpoints,
+                &setup,
+                &setup.train,
+                &o.out.join("analysis"),
+                false,
+            )?);
+        }
         println!("scores ({} methods): {:.1} s", methods.len(), t.elapsed().as_secs_f64());
 
         // Retrains on random halves and the LDS.
