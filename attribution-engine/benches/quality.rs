@@ -29,8 +29,9 @@
 //!
 //! `--checkpoint-sum` adds two methods to parts 2 and 4: EK-FAC and the gradient dot product
 //! scored at every epoch's checkpoint of the fine-tune and summed (TracIn's checkpoint sum,
-//! with EK-FAC factors fitted at each checkpoint for the first); the engine's index does not
-//! serve them yet.
+//! with EK-FAC factors fitted at each checkpoint for the first); and the index is then built
+//! with the earlier checkpoints' group sums (`build-index --checkpoints`), so its served totals
+//! are that sum.
 //!
 //! ```text
 //! cargo bench -p attribution-engine --bench quality -- [--corpus DIR] [--retrains 32]
@@ -43,7 +44,8 @@
 
 use alloy_primitives::{Address, keccak256};
 use attribution_engine::{
-    Analyzer, FactorArgs, Factors, IndexArgs, LoraConfig, Strategy, TrainConfig, TrainableLora,
+    Analyzer, CheckpointSums, FactorArgs, Factors, IndexArgs, LoraConfig, Strategy, TrainConfig,
+    TrainableLora,
     data::{Example, Sequence, query_sequence, training_sequence},
     eval::{Bm25, lds},
     index::GroupKey,
@@ -568,11 +570,13 @@ struct MethodScores {
 }
 
 /// Every method's per-example scores for the held-out queries under `lora` (and, with
-/// `train_queries`, for the training examples themselves taken as queries).
+/// `train_queries`, for the training examples themselves taken as queries). With `earlier`
+/// checkpoints the index also keeps their group sums, and its served totals add them up.
 #[allow(clippy::too_many_arguments)]
 fn all_scores(
     model: &Llama,
     lora: &TrainableLora,
+    earlier: &[TrainableLora],
     setup: &Setup,
     train: &[Sequence],
     examples: &[Example],
@@ -633,12 +637,29 @@ fn all_scores(
     let t = Instant::now();
     let keys: Vec<GroupKey> = examples.iter().map(Example::group_key).collect();
     let args = IndexArgs { projection_dim, ..IndexArgs::default() };
+    let mut checkpoint_sums = Vec::new();
+    for (c, lora_c) in earlier.iter().enumerate() {
+        let factors = Factors::fit(
+            model,
+            lora_c,
+            train,
+            &FactorArgs { strategy: Strategy::Ekfac, damping_factor: 0.1, batch_size: 32 },
+            |_| {},
+        )?;
+        let at = Analyzer::new(out, model, lora_c, alloy_primitives::B256::ZERO);
+        checkpoint_sums.push(CheckpointSums {
+            adapter: format!("checkpoints/epoch-{}", c + 1),
+            adapter_id: alloy_primitives::B256::ZERO,
+            sums: at.group_sums(&factors, train, &keys, 32)?,
+        });
+    }
     let index = analyzer.build_index(
         "bench",
         "ekfac",
         &ekfac,
         train,
         Some(&keys),
+        checkpoint_sums,
         alloy_primitives::B256::ZERO,
         &args,
     )?;
@@ -652,7 +673,11 @@ fn all_scores(
     for q in &setup.queries {
         let grad = analyzer.query_rows(q, &projector)?;
         rows.push(index.scores(&grad.projected)?.into_iter().map(f64::from).collect());
-        let by_group = index.group_scores(&grad.full)?.ok_or("no group scores")?;
+        let mut by_group = index.group_scores(&grad.full)?.ok_or("no group scores")?;
+        for (c, lora_c) in earlier.iter().enumerate() {
+            let at = index.checkpoint_group_scores(c, &analyzer.query_gradient_at(lora_c, q)?)?;
+            by_group.iter_mut().zip(at).for_each(|(total, s)| *total += s);
+        }
         let mut by_unit = vec![0.0; setup.contributors.len()];
         for (s, u) in by_group.iter().zip(&unit_of_group) {
             by_unit[*u] += f64::from(*s);
@@ -889,9 +914,11 @@ fn planted(
                     Ok(())
                 })?;
                 let loss: f64 = evaluate(model, &bad_lora, &setup.queries, 32)?.iter().sum();
+                let earlier = checkpoints.split_last().map_or(&[][..], |(_, e)| e);
                 let mut methods = all_scores(
                     model,
                     &bad_lora,
+                    earlier,
                     setup,
                     &bad_train,
                     &bad_examples,
@@ -1170,9 +1197,11 @@ fn main() -> Result<(), Error> {
     );
     if !o.only_planted {
         let t = Instant::now();
+        let earlier = checkpoints.split_last().map_or(&[][..], |(_, e)| e);
         let mut methods = all_scores(
             &model,
             &lora,
+            earlier,
             &setup,
             &setup.train,
             &setup.examples,

@@ -5,7 +5,8 @@
 //!   f16 index, the scan of the exact per-(contributor, Datanet) sums at the adapter's full
 //!   width (`--full-dim`, `--contributors`), and the aggregation into per-contributor and
 //!   per-Datanet basis points (median and 90th percentile over warm queries), index bytes per
-//!   example, open time with every shard hash checked;
+//!   example, open time with every shard hash checked; and the same with the group sums of
+//!   `--checkpoints` earlier checkpoints scanned too (`build-index --checkpoints`);
 //! - index build throughput from real gradients: a base model made by openlora-server's
 //!   `make`, a LoRA adapter on all seven modules, EK-FAC factors, then per-example gradients,
 //!   preconditioning, projection and f16 shards (examples/s), and the query gradient's cost.
@@ -13,7 +14,7 @@
 //! ```text
 //! cargo bench -p attribution-engine --bench speed -- [--dim 1024] [--sizes 10000,100000]
 //!     [--full-dim 16384] [--contributors 251] [--queries 30] [--build-examples 1024]
-//!     [--size tiny|small] [--out DIR]
+//!     [--size tiny|small] [--checkpoints 2] [--out DIR]
 //! ```
 
 use alloy_primitives::{Address, B256};
@@ -21,7 +22,7 @@ use attribution_engine::{
     Analyzer, FactorArgs, IndexArgs, LoraConfig, Strategy, TrainableLora,
     attribution::aggregate,
     data::{Example, Sequence, query_sequence, training_sequence},
-    index::{GradientIndex, GroupKey, IndexParams, IndexWriter},
+    index::{GradientIndex, GroupKey, GroupSums, IndexParams, IndexWriter},
     projection::{ProjectionSpec, Projector},
 };
 use openlora_server::{MakeModel, ModelSize, ModuleKind, model::Llama};
@@ -44,6 +45,7 @@ fn main() -> Result<(), Error> {
     let mut sizes = vec![10_000usize, 100_000];
     let mut queries = 30usize;
     let mut build_examples = 1024usize;
+    let mut checkpoints = 2usize;
     let mut size = ModelSize::Tiny;
     let mut out =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/attribution-bench/speed");
@@ -58,6 +60,7 @@ fn main() -> Result<(), Error> {
             "--sizes" => sizes = val()?.split(',').map(str::parse).collect::<Result<_, _>>()?,
             "--queries" => queries = val()?.parse()?,
             "--build-examples" => build_examples = val()?.parse()?,
+            "--checkpoints" => checkpoints = val()?.parse()?,
             "--size" => size = if val()? == "small" { ModelSize::Small } else { ModelSize::Tiny },
             "--out" => out = val()?.into(),
             other => return Err(format!("unknown option {other}").into()),
@@ -98,6 +101,13 @@ fn main() -> Result<(), Error> {
         let full: Vec<f32> =
             (0..keys.len() * full_dim).map(|_| rng.random::<f32>() - 0.5).collect();
         w.add_to_groups(&keys, &full)?;
+        for c in 0..checkpoints {
+            let mut sums = GroupSums::new(full_dim);
+            let rows: Vec<f32> =
+                (0..keys.len() * full_dim).map(|_| rng.random::<f32>() - 0.5).collect();
+            sums.add(&keys, &rows)?;
+            w.add_checkpoint(format!("checkpoints/epoch-{}", c + 1), B256::ZERO, sums)?;
+        }
         let chunk_rows = 1000;
         let mut chunk = vec![0f32; chunk_rows * dim];
         let t = Instant::now();
@@ -116,7 +126,7 @@ fn main() -> Result<(), Error> {
         let index = GradientIndex::open(&dir, true)?;
         let open_s = t.elapsed().as_secs_f64();
         let examples: Vec<Example> = (0..n).map(example).collect();
-        let mut times = Vec::new();
+        let (mut times, mut with_checkpoints) = (Vec::new(), Vec::new());
         for k in 0..queries + 3 {
             let q: Vec<f32> = (0..dim).map(|_| rng.random::<f32>() - 0.5).collect();
             let q_full: Vec<f32> = (0..full_dim).map(|_| rng.random::<f32>() - 0.5).collect();
@@ -136,14 +146,25 @@ fn main() -> Result<(), Error> {
             );
             let ms = t.elapsed().as_secs_f64() * 1e3;
             assert!(a.contributors.top.len() <= 10);
+            // The earlier checkpoints' sums, scanned with the same query (its gradient under
+            // each checkpoint costs what the build part's "query gradient" says).
+            let t = Instant::now();
+            for c in 0..checkpoints {
+                let at = index.checkpoint_group_scores(c, &q_full)?;
+                assert_eq!(at.len(), group_scores.len());
+            }
+            let ckpt_ms = t.elapsed().as_secs_f64() * 1e3;
             if k >= 3 {
                 times.push(ms);
+                with_checkpoints.push(ms + ckpt_ms);
             }
         }
         let median = percentile(&mut times, 0.5);
         let p90 = percentile(&mut times, 0.9);
+        let ckpt_median = percentile(&mut with_checkpoints, 0.5);
         println!(
             "{n:>8} examples: query {median:.1} ms median, {p90:.1} ms p90 (scans + per-contributor/Datanet bps); \
+             {ckpt_median:.1} ms median with the sums of {checkpoints} earlier checkpoints scanned too; \
              {} bytes/example + {:.1} MB of group sums, {:.1} MB on disk; synthetic rows written at {:.0}/s; \
              open + verify {:.0} ms",
             index.header().bytes_per_row(),
@@ -196,8 +217,16 @@ fn main() -> Result<(), Error> {
     let args = IndexArgs { projection_dim: dim, ..IndexArgs::default() };
     let t = Instant::now();
     let groups: Vec<GroupKey> = (0..seqs.len()).map(|i| example(i).group_key()).collect();
-    let index =
-        analyzer.build_index("main", "ekfac", &factors, &seqs, Some(&groups), B256::ZERO, &args)?;
+    let index = analyzer.build_index(
+        "main",
+        "ekfac",
+        &factors,
+        &seqs,
+        Some(&groups),
+        vec![],
+        B256::ZERO,
+        &args,
+    )?;
     let build_s = t.elapsed().as_secs_f64();
     let projector = Projector::new(index.header().params.projection.clone());
     let query = query_sequence(

@@ -15,7 +15,7 @@ use crate::{
     data::Sequence,
     factors::{FactorArgs, Factors, Strategy},
     grads::per_example_grads,
-    index::{GradientIndex, GroupKey, IndexError, IndexParams, IndexWriter},
+    index::{GradientIndex, GroupKey, GroupSums, IndexError, IndexParams, IndexWriter},
     lora::{Block, TrainableLora},
     projection::{ProjectionSpec, Projector, flatten_rows},
 };
@@ -139,6 +139,18 @@ impl Default for IndexArgs {
     fn default() -> Self {
         Self { projection_dim: 1024, projection_seed: 0, shard_rows: 65_536, batch_size: 16 }
     }
+}
+
+/// The group sums at one of the run's earlier checkpoints, for [`Analyzer::build_index`]:
+/// computed by [`Analyzer::group_sums`] on an analyzer of that checkpoint's adapter.
+#[derive(Debug, Clone)]
+pub struct CheckpointSums {
+    /// The checkpoint's adapter folder, relative to the run folder.
+    pub adapter: String,
+    /// Its adapter id.
+    pub adapter_id: B256,
+    /// The sums.
+    pub sums: GroupSums,
 }
 
 /// Metadata stored with factors.
@@ -335,10 +347,48 @@ impl<'a> Analyzer<'a> {
         Ok(projector.project(&self.block_rows(seqs, factors, precondition, batch_size)?))
     }
 
+    /// Each group's exact sum of its examples' full-width gradients, preconditioned with
+    /// `factors` (which must be fitted under this analyzer's adapter), with a progress bar:
+    /// what an index keeps as its group sums, computed here for an earlier checkpoint's.
+    pub fn group_sums(
+        &self,
+        factors: &Factors,
+        train: &[Sequence],
+        keys: &[GroupKey],
+        batch_size: usize,
+    ) -> Result<GroupSums, AnalyzerError> {
+        if keys.len() != train.len() {
+            return Err(AnalyzerError::Index(IndexError::Input(format!(
+                "{} group keys for {} examples",
+                keys.len(),
+                train.len()
+            ))));
+        }
+        let full_dim: usize = self.lora.blocks().iter().map(Block::numel).sum();
+        let mut sums = GroupSums::new(full_dim);
+        let bar = progress_bar(train.len() as u64, "group sums");
+        let train = self.train_seqs(train);
+        let step = batch_size.max(1) * 8;
+        for (chunk, keys) in train.chunks(step).zip(keys.chunks(step)) {
+            let blocks =
+                self.block_rows(chunk, factors, factors.strategy.preconditions_rows(), batch_size)?;
+            let rows = Vec::<f32>::try_from(flatten_rows(&blocks).contiguous().view([-1]))
+                .map_err(|e| AnalyzerError::Format {
+                    path: self.output_dir.clone(),
+                    reason: e.to_string(),
+                })?;
+            sums.add(keys, &rows)?;
+            bar.inc(chunk.len() as u64);
+        }
+        bar.finish_and_clear();
+        Ok(sums)
+    }
+
     /// Builds `index_<name>`: every training example's gradient (preconditioned for K-FAC and
     /// EK-FAC), projected, in manifest order, with a progress bar. With `groups` (one key per
-    /// example) a projected index also keeps each group's exact sum (see [`crate::index`]);
-    /// DataInf, not linear in the rows, keeps none.
+    /// example) a projected index also keeps each group's exact sum (see [`crate::index`]),
+    /// and the sums at any earlier `checkpoints` given (each from [`Analyzer::group_sums`] of
+    /// that checkpoint); DataInf, not linear in the rows, keeps none.
     #[allow(clippy::too_many_arguments)]
     pub fn build_index(
         &self,
@@ -347,6 +397,7 @@ impl<'a> Analyzer<'a> {
         factors: &Factors,
         train: &[Sequence],
         groups: Option<&[GroupKey]>,
+        checkpoints: Vec<CheckpointSums>,
         manifest_root: B256,
         args: &IndexArgs,
     ) -> Result<GradientIndex, AnalyzerError> {
@@ -379,9 +430,17 @@ impl<'a> Analyzer<'a> {
         let full_dim: usize = projector.spec().block_dims.iter().sum();
         let groups = groups
             .filter(|_| factors.strategy != Strategy::Datainf && projector.spec().dim() < full_dim);
+        if groups.is_none() && !checkpoints.is_empty() {
+            return Err(AnalyzerError::Index(IndexError::Input(
+                "checkpoint sums need group sums: a projected K-FAC, EK-FAC or identity index with group keys".into(),
+            )));
+        }
         let mut writer = IndexWriter::create(&dir, params, self.overwrite)?;
         if groups.is_some() {
             writer = writer.with_groups(full_dim);
+        }
+        for c in checkpoints {
+            writer.add_checkpoint(c.adapter, c.adapter_id, c.sums)?;
         }
         let bar = progress_bar(train.len() as u64, &format!("index {name}"));
         let train = self.train_seqs(train);
@@ -443,6 +502,25 @@ impl<'a> Analyzer<'a> {
         Ok(QueryRows {
             projected: values(projector.project(&blocks))?,
             full: values(flatten_rows(&blocks))?,
+        })
+    }
+
+    /// A query's full measurement gradient under another adapter of the same shape (an earlier
+    /// checkpoint's), for the group sums an index keeps at that checkpoint.
+    pub fn query_gradient_at(
+        &self,
+        lora: &TrainableLora,
+        query: &Sequence,
+    ) -> Result<Vec<f32>, AnalyzerError> {
+        if lora.blocks() != self.lora.blocks() {
+            return Err(AnalyzerError::Index(IndexError::Input(
+                "the checkpoint's adapter has other blocks than the run's".into(),
+            )));
+        }
+        let seq = self.task.measurement_sequence(query);
+        let grads = per_example_grads(self.model, lora, std::slice::from_ref(&seq), 1)?;
+        Vec::<f32>::try_from(flatten_rows(&grads).contiguous().view([-1])).map_err(|e| {
+            AnalyzerError::Format { path: self.output_dir.clone(), reason: e.to_string() }
         })
     }
 

@@ -130,6 +130,9 @@ pub enum Totals {
     ExampleRows,
     /// The index's exact (unprojected) per-group sums.
     ExactGroupSums,
+    /// The index's exact per-group sums at the final adapter and at each earlier checkpoint
+    /// it keeps, added (TracIn's sum over checkpoints).
+    CheckpointGroupSums,
 }
 
 /// Turns one score per training example into an [`Attribution`]; the totals come from
@@ -212,11 +215,14 @@ pub enum AttributeError {
     Mismatch(String),
 }
 
-/// Attributes one inference (`prompt`, `completion`) against `index`.
+/// Attributes one inference (`prompt`, `completion`) against `index`; `checkpoints` are the
+/// adapters of the earlier checkpoints the index keeps group sums for, in its order (see
+/// `Context::index_checkpoints`), none for an index without them.
 #[allow(clippy::too_many_arguments)]
 pub fn attribute(
     analyzer: &crate::analyzer::Analyzer<'_>,
     index: &GradientIndex,
+    checkpoints: &[crate::lora::TrainableLora],
     examples: &[Example],
     tokenizer: &tokenizers::Tokenizer,
     prompt: &str,
@@ -232,6 +238,13 @@ pub fn attribute(
             examples.len()
         )));
     }
+    if checkpoints.len() != index.checkpoints().len() {
+        return Err(AttributeError::Mismatch(format!(
+            "the index keeps sums at {} checkpoints, {} adapters given",
+            index.checkpoints().len(),
+            checkpoints.len()
+        )));
+    }
     let seq = query_sequence(tokenizer, prompt, completion, max_len)?;
     let projector = Projector::new(header.params.projection.clone());
     let q = analyzer.query_rows(&seq, &projector)?;
@@ -241,9 +254,18 @@ pub fn attribute(
     } else {
         index.scores(&q.projected)?
     };
-    let group_scores = index.group_scores(&q.full)?;
-    let scan_ms = start.elapsed().as_secs_f64() * 1e3;
-    Ok(aggregate(
+    let mut group_scores = index.group_scores(&q.full)?;
+    let mut scan_ms = start.elapsed().as_secs_f64() * 1e3;
+    for (i, lora) in checkpoints.iter().enumerate() {
+        let q = analyzer.query_gradient_at(lora, &seq)?;
+        let start = std::time::Instant::now();
+        let at = index.checkpoint_group_scores(i, &q)?;
+        if let Some(total) = group_scores.as_mut() {
+            total.iter_mut().zip(at).for_each(|(t, s)| *t += s);
+        }
+        scan_ms += start.elapsed().as_secs_f64() * 1e3;
+    }
+    let mut attribution = aggregate(
         &scores,
         examples,
         index.groups().zip(group_scores.as_deref()),
@@ -253,7 +275,11 @@ pub fn attribute(
         keccak256(completion.as_bytes()),
         top_k,
         scan_ms,
-    ))
+    );
+    if !checkpoints.is_empty() {
+        attribution.totals = Totals::CheckpointGroupSums;
+    }
+    Ok(attribution)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use crate::{
     analyzer::{Analyzer, AnalyzerError, model_fingerprint},
     data::{DataError, Sequence, training_sequence},
+    index::GradientIndex,
     lora::TrainableLora,
     train::{Run, TrainError, layout},
 };
@@ -35,6 +36,18 @@ pub enum ContextError {
         path: PathBuf,
         /// Why.
         reason: String,
+    },
+    /// A checkpoint is not the adapter an index's sums were computed under.
+    #[error(
+        "checkpoint {checkpoint}: the index was built under adapter {expected}, the run holds {found}"
+    )]
+    CheckpointMismatch {
+        /// The checkpoint folder, relative to the run.
+        checkpoint: String,
+        /// The id the index recorded.
+        expected: B256,
+        /// The id of the checkpoint in the run folder.
+        found: B256,
     },
     /// Fingerprinting failed.
     #[error(transparent)]
@@ -88,6 +101,38 @@ impl Context {
             self.fingerprint,
         )
         .with_overwrite(overwrite)
+    }
+
+    /// The run's checkpoints before the final adapter, loaded, oldest first: (folder relative to
+    /// the run, adapter id, adapter).
+    pub fn earlier_checkpoints(&self) -> Result<Vec<(String, B256, TrainableLora)>, ContextError> {
+        let mut out = Vec::new();
+        for rel in self.run.earlier_checkpoints() {
+            let (id, lora) = self.run.load_checkpoint(rel, &self.cfg)?;
+            out.push((rel.clone(), id.0, lora));
+        }
+        Ok(out)
+    }
+
+    /// The adapters of the checkpoints whose group sums `index` keeps, in its order, each
+    /// checked against the id the index recorded.
+    pub fn index_checkpoints(
+        &self,
+        index: &GradientIndex,
+    ) -> Result<Vec<TrainableLora>, ContextError> {
+        let mut out = Vec::new();
+        for c in index.checkpoints() {
+            let (id, lora) = self.run.load_checkpoint(&c.adapter, &self.cfg)?;
+            if id.0 != c.adapter_id {
+                return Err(ContextError::CheckpointMismatch {
+                    checkpoint: c.adapter.clone(),
+                    expected: c.adapter_id,
+                    found: id.0,
+                });
+            }
+            out.push(lora);
+        }
+        Ok(out)
     }
 
     /// The training examples as token sequences, in manifest order.

@@ -6,6 +6,7 @@
 //!                               manifest root, shards (file, rows, keccak), root
 //! <index>/shard-00000.bin       "OLGI0001" | dim u64 | rows×dim f16 | rows f32 scales | rows u64
 //! <index>/groups.bin            same layout: one row per (contributor, Datanet), optional
+//! <index>/groups-ckpt-N.bin      the same sums at the run's earlier checkpoint N, optional
 //! ```
 //!
 //! Each row is stored as `v / s` in f16 with its own scale `s = max |v|` (f32), so every row
@@ -20,6 +21,12 @@
 //! gradient, so `⟨q, Σ rows⟩` is the group's exact total, which is what a fee is split by; the
 //! projected per-example rows only rank single examples. A random projection's error, small
 //! per pair, adds up over a contributor's examples and would otherwise decide the split.
+//!
+//! An index may also keep the group sums at the run's earlier checkpoints (each preconditioned
+//! with factors fitted at that checkpoint): a query then adds `⟨q_c, Σ rows_c⟩` over the
+//! checkpoints `c`, with `q_c` its gradient under checkpoint `c`'s adapter (TracIn's sum over
+//! checkpoints, with EK-FAC's preconditioning at each). Each checkpoint's adapter id is
+//! recorded, so a query under another adapter is refused.
 
 use crate::{factors::Strategy, lora::Block, projection::ProjectionSpec};
 use alloy_primitives::{Address, B256, Keccak256, keccak256};
@@ -131,6 +138,19 @@ pub struct GroupsInfo {
     pub keccak: B256,
 }
 
+/// The group sums at one of the run's earlier checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointGroupsInfo {
+    /// The checkpoint's adapter folder, relative to the run folder.
+    pub adapter: String,
+    /// Its adapter id (keccak of its weights): queries must use exactly this adapter.
+    pub adapter_id: B256,
+    /// The file inside the index folder.
+    pub file: String,
+    /// The sums (same keys and width as [`IndexHeader::groups`]).
+    pub groups: GroupsInfo,
+}
+
 /// `index.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IndexHeader {
@@ -148,14 +168,18 @@ pub struct IndexHeader {
     /// The exact per-group sums, where kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groups: Option<GroupsInfo>,
+    /// The group sums at earlier checkpoints, oldest first, where kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checkpoints: Vec<CheckpointGroupsInfo>,
     /// The index root: see [`IndexHeader::compute_root`].
     pub root: B256,
 }
 
 impl IndexHeader {
     /// `keccak256("OLGI-root-v1" ‖ fingerprint ‖ manifest_root ‖ keccak(params JSON) ‖ rows u64
-    /// ‖ dim u64 ‖ shard keccaks… [‖ "groups" ‖ keccak(groups JSON)])`: commits to the model,
-    /// the training set, the method and every stored byte.
+    /// ‖ dim u64 ‖ shard keccaks… [‖ "groups" ‖ keccak(groups JSON)] [‖ "checkpoint" ‖
+    /// keccak(checkpoint JSON)]…)`: commits to the model, the training set, the method, the
+    /// checkpoints' adapters and every stored byte.
     pub fn compute_root(&self) -> B256 {
         let mut h = Keccak256::new();
         h.update(b"OLGI-root-v1");
@@ -170,6 +194,10 @@ impl IndexHeader {
         if let Some(g) = &self.groups {
             h.update(b"groups");
             h.update(keccak256(serde_json::to_vec(g).unwrap_or_default()));
+        }
+        for c in &self.checkpoints {
+            h.update(b"checkpoint");
+            h.update(keccak256(serde_json::to_vec(c).unwrap_or_default()));
         }
         h.finalize()
     }
@@ -245,6 +273,63 @@ impl ShardWriter {
     }
 }
 
+/// Running exact sums of full-width rows per group (f64: many small terms), written as a
+/// `groups.bin`-style file.
+#[derive(Debug, Clone)]
+pub struct GroupSums {
+    dim: usize,
+    sums: BTreeMap<GroupKey, Vec<f64>>,
+}
+
+impl GroupSums {
+    /// Empty sums of rows `dim` wide.
+    pub fn new(dim: usize) -> Self {
+        Self { dim, sums: BTreeMap::new() }
+    }
+
+    /// Row width.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Adds full-width rows (`keys.len()` of them, unprojected) to their groups' sums.
+    pub fn add(&mut self, keys: &[GroupKey], rows: &[f32]) -> Result<(), IndexError> {
+        let dim = self.dim;
+        if dim == 0 || rows.len() != keys.len() * dim {
+            return Err(IndexError::Input(format!(
+                "{} values are not {} rows of {dim}",
+                rows.len(),
+                keys.len()
+            )));
+        }
+        if rows.iter().any(|v| !v.is_finite()) {
+            return Err(IndexError::Input("a gradient row holds NaN or infinite values".into()));
+        }
+        for (key, row) in keys.iter().zip(rows.chunks_exact(dim)) {
+            let sum = self.sums.entry(key.clone()).or_insert_with(|| vec![0.0; dim]);
+            for (s, v) in sum.iter_mut().zip(row) {
+                *s += f64::from(*v);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the sums, one row per group in key order.
+    fn write(self, path: PathBuf, buf: &mut Vec<u8>) -> Result<GroupsInfo, IndexError> {
+        let mut w = ShardWriter::create(path, self.dim)?;
+        let mut row = Vec::with_capacity(self.dim);
+        let mut keys = Vec::with_capacity(self.sums.len());
+        for (key, sum) in self.sums {
+            row.clear();
+            row.extend(sum.iter().map(|v| *v as f32));
+            w.push_row(&row, buf)?;
+            keys.push(key);
+        }
+        let (_, keccak) = w.finish()?;
+        Ok(GroupsInfo { dim: self.dim, keys, keccak })
+    }
+}
+
 /// Writes an index row by row; [`IndexWriter::finish`] writes the header last, so a
 /// half-written index is never taken for a whole one.
 pub struct IndexWriter {
@@ -255,8 +340,10 @@ pub struct IndexWriter {
     current: Option<ShardWriter>,
     rows: usize,
     buf: Vec<u8>,
-    /// Per group, the running sum of its full-width rows (f64: many small terms).
-    groups: Option<(usize, BTreeMap<GroupKey, Vec<f64>>)>,
+    /// Per group, the running sum of its full-width rows.
+    groups: Option<GroupSums>,
+    /// The same at earlier checkpoints: (adapter folder, adapter id, sums).
+    checkpoints: Vec<(String, B256, GroupSums)>,
 }
 
 impl std::fmt::Debug for IndexWriter {
@@ -288,54 +375,47 @@ impl IndexWriter {
             rows: 0,
             buf: Vec::new(),
             groups: None,
+            checkpoints: Vec::new(),
         })
     }
 
     /// Also keeps the exact sum of each group's full-width (`full_dim`) rows: see
     /// [`IndexWriter::add_to_groups`].
     pub fn with_groups(mut self, full_dim: usize) -> Self {
-        self.groups = Some((full_dim, BTreeMap::new()));
+        self.groups = Some(GroupSums::new(full_dim));
         self
     }
 
     /// Adds full-width rows (`keys.len()` of them, unprojected) to their groups' sums.
     pub fn add_to_groups(&mut self, keys: &[GroupKey], rows: &[f32]) -> Result<(), IndexError> {
-        let Some((dim, sums)) = self.groups.as_mut() else {
+        let Some(sums) = self.groups.as_mut() else {
             return Err(IndexError::Input("this index keeps no group sums".into()));
         };
-        if *dim == 0 || rows.len() != keys.len() * *dim {
-            return Err(IndexError::Input(format!(
-                "{} values are not {} rows of {dim}",
-                rows.len(),
-                keys.len()
-            )));
-        }
-        if rows.iter().any(|v| !v.is_finite()) {
-            return Err(IndexError::Input("a gradient row holds NaN or infinite values".into()));
-        }
-        for (key, row) in keys.iter().zip(rows.chunks_exact(*dim)) {
-            let sum = sums.entry(key.clone()).or_insert_with(|| vec![0.0; row.len()]);
-            for (s, v) in sum.iter_mut().zip(row) {
-                *s += f64::from(*v);
-            }
-        }
-        Ok(())
+        sums.add(keys, rows)
     }
 
-    /// Writes `groups.bin` from the sums.
-    fn write_groups(&mut self) -> Result<Option<GroupsInfo>, IndexError> {
-        let Some((dim, sums)) = self.groups.take() else { return Ok(None) };
-        let mut w = ShardWriter::create(self.dir.join(GROUPS), dim)?;
-        let mut row = Vec::with_capacity(dim);
-        let mut keys = Vec::with_capacity(sums.len());
-        for (key, sum) in sums {
-            row.clear();
-            row.extend(sum.iter().map(|v| *v as f32));
-            w.push_row(&row, &mut self.buf)?;
-            keys.push(key);
+    /// Keeps `sums`, the group sums at an earlier checkpoint (adapter folder `adapter`,
+    /// relative to the run, with id `adapter_id`), beside the index's own: same width, and
+    /// (checked by [`IndexWriter::finish`]) the same groups. Stored in the order added.
+    pub fn add_checkpoint(
+        &mut self,
+        adapter: String,
+        adapter_id: B256,
+        sums: GroupSums,
+    ) -> Result<(), IndexError> {
+        let Some(own) = self.groups.as_ref() else {
+            return Err(IndexError::Input(
+                "checkpoint sums need the index's own group sums".into(),
+            ));
+        };
+        if sums.dim != own.dim {
+            return Err(IndexError::Input(format!(
+                "the sums at checkpoint {adapter} are {} wide, the index's {}",
+                sums.dim, own.dim
+            )));
         }
-        let (_, keccak) = w.finish()?;
-        Ok(Some(GroupsInfo { dim, keys, keccak }))
+        self.checkpoints.push((adapter, adapter_id, sums));
+        Ok(())
     }
 
     /// Row width.
@@ -386,7 +466,26 @@ impl IndexWriter {
     /// Closes the last shard and writes `index.json`.
     pub fn finish(mut self) -> Result<IndexHeader, IndexError> {
         self.close_shard()?;
-        let groups = self.write_groups()?;
+        if let Some(own) = &self.groups
+            && let Some((adapter, ..)) =
+                self.checkpoints.iter().find(|(_, _, c)| !c.sums.keys().eq(own.sums.keys()))
+        {
+            return Err(IndexError::Input(format!(
+                "the sums at checkpoint {adapter} cover other groups than the index's"
+            )));
+        }
+        let groups = match self.groups.take() {
+            Some(sums) => Some(sums.write(self.dir.join(GROUPS), &mut self.buf)?),
+            None => None,
+        };
+        let mut checkpoints = Vec::new();
+        for (n, (adapter, adapter_id, sums)) in
+            std::mem::take(&mut self.checkpoints).into_iter().enumerate()
+        {
+            let file = format!("groups-ckpt-{}.bin", n + 1);
+            let groups = sums.write(self.dir.join(&file), &mut self.buf)?;
+            checkpoints.push(CheckpointGroupsInfo { adapter, adapter_id, file, groups });
+        }
         let mut header = IndexHeader {
             version: VERSION,
             params: self.params.clone(),
@@ -394,6 +493,7 @@ impl IndexWriter {
             rows: self.rows,
             shards: std::mem::take(&mut self.shards),
             groups,
+            checkpoints,
             root: B256::ZERO,
         };
         header.root = header.compute_root();
@@ -472,12 +572,38 @@ impl Shard {
     }
 }
 
+/// `⟨q, row⟩ · scale` for every row of a group-sums file.
+fn group_dots(info: &GroupsInfo, shard: &Shard, q: &[f32]) -> Result<Vec<f32>, IndexError> {
+    if q.len() != info.dim {
+        return Err(IndexError::Input(format!(
+            "full query has {} coordinates, the group sums {}",
+            q.len(),
+            info.dim
+        )));
+    }
+    if q.iter().any(|v| !v.is_finite()) {
+        return Err(IndexError::Input("the query gradient is not finite".into()));
+    }
+    let mut buf = vec![0f32; info.dim];
+    Ok(shard
+        .data(info.dim)
+        .chunks_exact(info.dim)
+        .zip(shard.scales(info.dim))
+        .map(|(values, scale)| {
+            values.convert_to_f32_slice(&mut buf);
+            dot(q, &buf) * scale
+        })
+        .collect())
+}
+
 /// An open index.
 pub struct GradientIndex {
     dir: PathBuf,
     header: IndexHeader,
     shards: Vec<Shard>,
     groups: Option<Shard>,
+    /// The group sums at earlier checkpoints, as in the header.
+    checkpoints: Vec<Shard>,
 }
 
 impl std::fmt::Debug for GradientIndex {
@@ -544,7 +670,28 @@ impl GradientIndex {
             Some(g) => Some(Shard::open(&dir.join(GROUPS), g.keys.len(), g.dim, g.keccak, verify)?),
             None => None,
         };
-        Ok(Self { dir: dir.to_owned(), header, shards, groups })
+        let mut checkpoints = Vec::with_capacity(header.checkpoints.len());
+        for c in &header.checkpoints {
+            let own = header.groups.as_ref();
+            if own.is_none_or(|g| g.dim != c.groups.dim || g.keys != c.groups.keys) {
+                return Err(bad_header(format!(
+                    "the sums at checkpoint {} do not match the index's groups",
+                    c.adapter
+                )));
+            }
+            if c.file.contains('/') || c.file.contains("..") {
+                return Err(bad_header(format!("checkpoint file name {:?}", c.file)));
+            }
+            let path = dir.join(&c.file);
+            checkpoints.push(Shard::open(
+                &path,
+                c.groups.keys.len(),
+                c.groups.dim,
+                c.groups.keccak,
+                verify,
+            )?);
+        }
+        Ok(Self { dir: dir.to_owned(), header, shards, groups, checkpoints })
     }
 
     /// The header.
@@ -569,7 +716,7 @@ impl GradientIndex {
 
     /// Bytes on disk (shards and group sums).
     pub fn disk_bytes(&self) -> usize {
-        self.shards.iter().chain(&self.groups).map(|s| s.map.len()).sum()
+        self.shards.iter().chain(&self.groups).chain(&self.checkpoints).map(|s| s.map.len()).sum()
     }
 
     /// The groups whose exact sums the index keeps, if any.
@@ -583,26 +730,24 @@ impl GradientIndex {
         let (Some(info), Some(shard)) = (&self.header.groups, &self.groups) else {
             return Ok(None);
         };
-        if q.len() != info.dim {
-            return Err(IndexError::Input(format!(
-                "full query has {} coordinates, the group sums {}",
-                q.len(),
-                info.dim
-            )));
+        group_dots(info, shard, q).map(Some)
+    }
+
+    /// The earlier checkpoints whose group sums the index keeps, oldest first.
+    pub fn checkpoints(&self) -> &[CheckpointGroupsInfo] {
+        &self.header.checkpoints
+    }
+
+    /// [`GradientIndex::group_scores`] against the sums at checkpoint `i` (of
+    /// [`GradientIndex::checkpoints`]), from the query's gradient under that checkpoint's adapter.
+    pub fn checkpoint_group_scores(&self, i: usize, q: &[f32]) -> Result<Vec<f32>, IndexError> {
+        match (self.header.checkpoints.get(i), self.checkpoints.get(i)) {
+            (Some(info), Some(shard)) => group_dots(&info.groups, shard, q),
+            _ => Err(IndexError::Input(format!(
+                "checkpoint {i}: the index keeps {}",
+                self.checkpoints.len()
+            ))),
         }
-        if q.iter().any(|v| !v.is_finite()) {
-            return Err(IndexError::Input("the query gradient is not finite".into()));
-        }
-        let mut buf = vec![0f32; info.dim];
-        let data = shard.data(info.dim).chunks_exact(info.dim);
-        Ok(Some(
-            data.zip(shard.scales(info.dim))
-                .map(|(values, scale)| {
-                    values.convert_to_f32_slice(&mut buf);
-                    dot(q, &buf) * scale
-                })
-                .collect(),
-        ))
     }
 
     /// Calls `f(row, values, scale)` for every row in order, converting each to f32 once.
@@ -820,6 +965,89 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let err = GradientIndex::open(dir.path(), true).unwrap_err();
         assert!(matches!(err, IndexError::CorruptShard { .. }), "{err}");
+    }
+
+    /// Sums at earlier checkpoints: scored like the index's own, committed to by the root with
+    /// their adapter ids, and refused when they cover other groups or are missing.
+    #[test]
+    fn checkpoint_sums_score_exactly_and_are_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (n, full, dim) = (30, 16, 4);
+        let mut p = params(dim, 32);
+        p.projection = ProjectionSpec::new(0, vec![full / 2, full / 2], dim);
+        let key = |i: usize| GroupKey {
+            contributor: Address::with_last_byte((i % 3) as u8),
+            datanet: "d".into(),
+        };
+        let keys: Vec<GroupKey> = (0..n).map(key).collect();
+        let (own, earlier) = (rows(n, full, 8), rows(n, full, 9));
+        let sums_of = |rows: &[f32], keys: &[GroupKey]| {
+            let mut s = GroupSums::new(full);
+            s.add(keys, rows).unwrap();
+            s
+        };
+        let write = |dir: &Path, ckpt: Vec<(String, B256, GroupSums)>| {
+            let mut w = IndexWriter::create(dir, p.clone(), true).unwrap().with_groups(full);
+            w.push(&rows(n, dim, 6)).unwrap();
+            w.add_to_groups(&keys, &own).unwrap();
+            for (a, id, s) in ckpt {
+                w.add_checkpoint(a, id, s)?;
+            }
+            w.finish()
+        };
+        let id = B256::repeat_byte(7);
+        let header =
+            write(dir.path(), vec![("checkpoints/epoch-1".into(), id, sums_of(&earlier, &keys))])
+                .unwrap();
+        let index = GradientIndex::open(dir.path(), true).unwrap();
+        assert_eq!(index.checkpoints().len(), 1);
+        assert_eq!(
+            (index.checkpoints()[0].adapter.as_str(), index.checkpoints()[0].adapter_id),
+            ("checkpoints/epoch-1", id)
+        );
+        let q = rows(1, full, 10);
+        let got = index.checkpoint_group_scores(0, &q).unwrap();
+        for (g, score) in index.groups().unwrap().iter().zip(&got) {
+            let want: f32 = (0..n)
+                .filter(|i| &keys[*i] == g)
+                .map(|i| dot(&q, &earlier[i * full..(i + 1) * full]))
+                .sum();
+            assert!((score - want).abs() < 2e-3 * want.abs().max(1.0), "{g:?}: {score} vs {want}");
+        }
+        assert!(index.checkpoint_group_scores(1, &q).is_err());
+        assert!(index.checkpoint_group_scores(0, &q[1..]).is_err());
+        // Another adapter id, the same bytes: another root.
+        let other = tempfile::tempdir().unwrap();
+        let moved = write(
+            other.path(),
+            vec![("checkpoints/epoch-1".into(), B256::repeat_byte(8), sums_of(&earlier, &keys))],
+        )
+        .unwrap();
+        assert_ne!(moved.root, header.root);
+        // Sums over other groups, or of another width, are refused.
+        assert!(
+            write(other.path(), vec![("c".into(), id, sums_of(&earlier[..full * 2], &keys[..2]))])
+                .is_err()
+        );
+        assert!(
+            IndexWriter::create(other.path(), p.clone(), true)
+                .unwrap()
+                .with_groups(full)
+                .add_checkpoint("c".into(), id, GroupSums::new(full + 1))
+                .is_err()
+        );
+        // An index without its own group sums keeps none at checkpoints.
+        let mut bare = IndexWriter::create(other.path(), p.clone(), true).unwrap();
+        assert!(bare.add_checkpoint("c".into(), id, sums_of(&earlier, &keys)).is_err());
+        // Editing the recorded adapter id in the header breaks the root.
+        drop(index);
+        let path = dir.path().join(HEADER);
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace(&id.to_string(), &B256::repeat_byte(8).to_string());
+        std::fs::write(&path, text).unwrap();
+        let err = GradientIndex::open(dir.path(), true).unwrap_err();
+        assert!(matches!(err, IndexError::Header { .. }), "{err}");
     }
 
     /// DataInf over the index equals the closed form computed densely.

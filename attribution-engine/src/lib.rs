@@ -64,7 +64,7 @@ pub mod train;
 #[cfg(test)]
 pub(crate) mod test_utils;
 
-pub use analyzer::{Analyzer, AnalyzerError, IndexArgs, Task, model_fingerprint};
+pub use analyzer::{Analyzer, AnalyzerError, CheckpointSums, IndexArgs, Task, model_fingerprint};
 pub use attribution::{Attribution, Share, Weights};
 pub use factors::{FactorArgs, Factors, Strategy};
 pub use index::{GradientIndex, IndexError};

@@ -3,11 +3,14 @@
 
 use alloy_primitives::{Address, B256};
 use attribution_engine::{
-    FactorArgs, IndexArgs, LoraConfig, Manifest, Run, Strategy, TrainConfig,
+    Analyzer, CheckpointSums, FactorArgs, Factors, IndexArgs, LoraConfig, Manifest, Run, Strategy,
+    TrainConfig, TrainableLora,
     attribution::attribute,
     context::Context,
-    data::Example,
+    data::{Example, Sequence},
     datanet::{DatanetStore, Status},
+    index::GroupKey,
+    train::layout,
 };
 use clap::{Args, Parser, Subcommand};
 use openlora_server::{LlamaConfig, ModuleKind, model::Llama};
@@ -73,6 +76,13 @@ enum Command {
         /// Rows per shard.
         #[arg(long, default_value_t = 65_536)]
         shard_rows: usize,
+        /// Also keep the group sums at each earlier checkpoint of the run (factors of the same
+        /// strategy fitted at each): contributors' totals then add up over the checkpoints.
+        #[arg(long)]
+        checkpoints: bool,
+        /// Damping of the checkpoints' factors, as a fraction of the mean eigenvalue.
+        #[arg(long, default_value_t = 0.1)]
+        checkpoint_damping: f64,
         /// Replace an existing index.
         #[arg(long)]
         overwrite: bool,
@@ -241,7 +251,16 @@ fn run(cli: Cli) -> Result<(), BoxError> {
                 "blocks": factors.blocks.len(), "fingerprint": ctx.fingerprint,
             }))?;
         }
-        Command::BuildIndex { run, factors, name, projection_dim, shard_rows, overwrite } => {
+        Command::BuildIndex {
+            run,
+            factors,
+            name,
+            projection_dim,
+            shard_rows,
+            checkpoints,
+            checkpoint_damping,
+            overwrite,
+        } => {
             let ctx = Context::open(&run, None)?;
             let train = ctx.train_sequences()?;
             let analyzer = ctx.analyzer(overwrite);
@@ -249,18 +268,39 @@ fn run(cli: Cli) -> Result<(), BoxError> {
             let args = IndexArgs { projection_dim, shard_rows, ..IndexArgs::default() };
             let groups: Vec<_> = ctx.run.examples.iter().map(Example::group_key).collect();
             let start = std::time::Instant::now();
+            let mut sums = Vec::new();
+            if checkpoints {
+                let factor_args = FactorArgs {
+                    strategy: f.strategy,
+                    damping_factor: checkpoint_damping,
+                    batch_size: 16,
+                };
+                for (adapter, adapter_id, lora) in ctx.earlier_checkpoints()? {
+                    sums.push(checkpoint_sums(
+                        &ctx,
+                        &train,
+                        &groups,
+                        adapter,
+                        adapter_id,
+                        &lora,
+                        &factor_args,
+                    )?);
+                }
+            }
             let index = analyzer.build_index(
                 &name,
                 &factors,
                 &f,
                 &train,
                 Some(&groups),
+                sums,
                 ctx.run.manifest.root(),
                 &args,
             )?;
             let secs = start.elapsed().as_secs_f64();
             json(&serde_json::json!({
                 "index": name, "root": index.root(), "rows": index.len(),
+                "checkpoints": index.checkpoints().len(),
                 "dim": index.header().dim, "shards": index.header().shards.len(),
                 "bytes_per_example": index.header().bytes_per_row(),
                 "examples_per_second": index.len() as f64 / secs.max(1e-9),
@@ -274,9 +314,11 @@ fn run(cli: Cli) -> Result<(), BoxError> {
             let ctx = Context::open(&run, None)?;
             let analyzer = ctx.analyzer(false);
             let index = analyzer.open_index(&index, true)?;
+            let checkpoints = ctx.index_checkpoints(&index)?;
             let result = attribute(
                 &analyzer,
                 &index,
+                &checkpoints,
                 &ctx.run.examples,
                 &ctx.tokenizer,
                 &prompt,
@@ -288,6 +330,30 @@ fn run(cli: Cli) -> Result<(), BoxError> {
         }
     }
     Ok(())
+}
+
+/// The group sums at one earlier checkpoint: factors of the index's strategy fitted under that
+/// checkpoint's adapter, each example's gradient preconditioned with them and summed per group.
+fn checkpoint_sums(
+    ctx: &Context,
+    train: &[Sequence],
+    groups: &[GroupKey],
+    adapter: String,
+    adapter_id: B256,
+    lora: &TrainableLora,
+    args: &FactorArgs,
+) -> Result<CheckpointSums, BoxError> {
+    let analyzer =
+        Analyzer::new(ctx.run.dir.join(layout::ANALYSIS), &ctx.model, lora, ctx.fingerprint);
+    let factors = match args.strategy {
+        Strategy::Identity => Factors::identity(lora, train.len()),
+        Strategy::Kfac | Strategy::Ekfac => Factors::fit(&ctx.model, lora, train, args, |_| {})?,
+        Strategy::Datainf => {
+            return Err("DataInf indexes keep no group sums, so no checkpoint sums".into());
+        }
+    };
+    let sums = analyzer.group_sums(&factors, train, groups, 16)?;
+    Ok(CheckpointSums { adapter, adapter_id, sums })
 }
 
 fn datanet(cmd: DatanetCommand) -> Result<(), BoxError> {

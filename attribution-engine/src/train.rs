@@ -387,6 +387,32 @@ impl Run {
         self.dir.join(layout::ADAPTER)
     }
 
+    /// The run's checkpoints before the final adapter (each epoch's but the last), oldest
+    /// first, as folders relative to the run.
+    pub fn earlier_checkpoints(&self) -> &[String] {
+        let all = &self.info.checkpoints;
+        match all.last() {
+            Some(last) if last == layout::ADAPTER => &all[..all.len() - 1],
+            _ => all,
+        }
+    }
+
+    /// Loads checkpoint `rel` (one of [`Run::earlier_checkpoints`]) through the server's
+    /// loader; answers its id too.
+    pub fn load_checkpoint(
+        &self,
+        rel: &str,
+        model: &LlamaConfig,
+    ) -> Result<(AdapterId, TrainableLora), TrainError> {
+        if !self.earlier_checkpoints().iter().any(|c| c == rel) {
+            return Err(TrainError::Format {
+                path: self.dir.join(layout::RUN),
+                reason: format!("{rel:?} is not one of the run's checkpoints"),
+            });
+        }
+        Ok(TrainableLora::load_peft_dir(&self.dir.join(rel), model)?)
+    }
+
     /// Loads the trained adapter through the server's loader, checking its id.
     pub fn load_adapter(&self, model: &LlamaConfig) -> Result<TrainableLora, TrainError> {
         let (id, lora) = TrainableLora::load_peft_dir(&self.adapter_dir(), model)?;

@@ -147,6 +147,8 @@ pub struct StepReport {
 struct Opened {
     ctx: Context,
     index: GradientIndex,
+    /// The adapters of the earlier checkpoints the index keeps group sums for.
+    checkpoints: Vec<crate::lora::TrainableLora>,
 }
 
 /// The worker.
@@ -350,6 +352,7 @@ impl Worker {
             crate::attribution::attribute(
                 &analyzer,
                 &opened.index,
+                &opened.checkpoints,
                 &ctx.run.examples,
                 &ctx.tokenizer,
                 &prompt,
@@ -427,8 +430,12 @@ impl Worker {
                     run_manifest: run.manifest.root(),
                 });
             }
-            info!(%adapter, run = %spec.dir.display(), rows = index.len(), root = %index.root(), "run opened");
-            self.opened.insert(adapter, Opened { ctx, index });
+            let checkpoints = ctx.index_checkpoints(&index).map_err(|e| ReceiptError::Context {
+                run: spec.dir.clone(),
+                source: Box::new(e),
+            })?;
+            info!(%adapter, run = %spec.dir.display(), rows = index.len(), root = %index.root(), checkpoints = checkpoints.len(), "run opened");
+            self.opened.insert(adapter, Opened { ctx, index, checkpoints });
         }
         self.opened
             .get(&adapter)

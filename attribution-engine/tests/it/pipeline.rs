@@ -3,14 +3,16 @@
 
 use crate::common::{contributor, examples, small_train_config, tiny_model};
 use attribution_engine::{
-    Analyzer, AnalyzerError, FactorArgs, IndexArgs, LoraConfig, Manifest, Run, Strategy,
-    TrainableLora,
-    attribution::{Totals, attribute},
+    Analyzer, AnalyzerError, CheckpointSums, FactorArgs, Factors, IndexArgs, IndexError,
+    LoraConfig, Manifest, Run, Strategy, TrainableLora,
+    attribution::{AttributeError, Totals, attribute},
+    context::{Context, ContextError},
     data::{query_sequence, training_sequence},
     model_fingerprint,
     projection::Projector,
 };
 use openlora_server::{Engine, EngineConfig, GenerateRequest, ModuleKind, Prompt, SamplingParams};
+use std::collections::BTreeMap;
 use tch::Tensor;
 
 #[test]
@@ -88,20 +90,36 @@ fn train_serve_index_and_attribute_a_verbatim_quote() {
             &factors,
             &train,
             Some(&groups),
+            vec![],
             run.manifest.root(),
             &index_args,
         )
         .unwrap();
     assert_eq!(index.len(), examples.len());
+    assert!(index.checkpoints().is_empty());
     let projector = Projector::new(index.header().params.projection.clone());
     assert_eq!(index.header().shards.len(), 3);
+    // A quote of example `i`: its first three words as the prompt, the rest as the completion.
+    let quote = |i: usize| {
+        let words: Vec<&str> = run.examples[i].text.split(' ').collect();
+        (words[..3].join(" "), format!(" {}", words[3..].join(" ")))
+    };
+    let attribute_to = |index, checkpoints, prompt: &str, completion: &str| {
+        attribute(
+            &analyzer,
+            index,
+            checkpoints,
+            &run.examples,
+            &tokenizer,
+            prompt,
+            completion,
+            64,
+            3,
+        )
+    };
     for quoted in [5usize, 30, 77] {
-        let text = &run.examples[quoted].text;
-        let words: Vec<&str> = text.split(' ').collect();
-        let (prompt, completion) = (words[..3].join(" "), format!(" {}", words[3..].join(" ")));
-        let result =
-            attribute(&analyzer, &index, &run.examples, &tokenizer, &prompt, &completion, 64, 3)
-                .unwrap();
+        let (prompt, completion) = quote(quoted);
+        let result = attribute_to(&index, &[], &prompt, &completion).unwrap();
         let owner = run.examples[quoted].contributor;
         assert_eq!(result.contributors.top[0].id, owner, "quote of example {quoted}: {result:#?}");
         assert!(result.datanets.top.iter().any(|s| s.id == run.examples[quoted].datanet));
@@ -147,6 +165,110 @@ fn train_serve_index_and_attribute_a_verbatim_quote() {
             "projection error {worst_projected:.2e} vs {worst_exact:.2e}: the test cannot tell them apart"
         );
     }
+
+    // An index that also keeps the group sums at the run's two earlier checkpoints: a quote's
+    // totals are then the exact EK-FAC influence summed over the three adapters, each
+    // preconditioned with factors fitted under it.
+    let ctx = Context::open(&run_dir, Some(&model_dir)).unwrap();
+    let earlier = ctx.earlier_checkpoints().unwrap();
+    assert_eq!(
+        earlier.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(),
+        ["checkpoints/epoch-1", "checkpoints/epoch-2"]
+    );
+    let mut sums = Vec::new();
+    let mut fitted = Vec::new();
+    for (adapter, adapter_id, lora_c) in &earlier {
+        let f = Factors::fit(&model, lora_c, &train, &args, |_| {}).unwrap();
+        let at = Analyzer::new(&analysis, &model, lora_c, fingerprint);
+        let group_sums = at.group_sums(&f, &train, &groups, 16).unwrap();
+        sums.push(CheckpointSums {
+            adapter: adapter.clone(),
+            adapter_id: *adapter_id,
+            sums: group_sums,
+        });
+        fitted.push(f);
+    }
+    let ckpt_index = analyzer
+        .build_index(
+            "ckpt",
+            "ekfac",
+            &factors,
+            &train,
+            Some(&groups),
+            sums,
+            run.manifest.root(),
+            &index_args,
+        )
+        .unwrap();
+    assert_eq!(ckpt_index.checkpoints().len(), 2);
+    assert_ne!(ckpt_index.root(), index.root());
+    let reopened = analyzer.open_index("ckpt", true).unwrap();
+    let loras = ctx.index_checkpoints(&reopened).unwrap();
+    let (prompt, completion) = quote(30);
+    let result = attribute_to(&reopened, &loras, &prompt, &completion).unwrap();
+    assert_eq!(result.totals, Totals::CheckpointGroupSums);
+    assert_eq!(result.index_root, ckpt_index.root());
+    assert_eq!(result.contributors.top[0].id, run.examples[30].contributor, "{result:#?}");
+    let query = query_sequence(&tokenizer, &prompt, &completion, 64).unwrap();
+    let by_contributor =
+        |lora: &TrainableLora, f: &Factors| -> BTreeMap<alloy_primitives::Address, f64> {
+            let at = Analyzer::new(&analysis, &model, lora, fingerprint);
+            let scores = at
+                .compute_pairwise_scores(None, f, std::slice::from_ref(&query), &train, None, 16)
+                .unwrap();
+            let row = Vec::<f64>::try_from(scores.get(0).to_kind(tch::Kind::Double)).unwrap();
+            let mut out = BTreeMap::new();
+            for (s, e) in row.iter().zip(&run.examples) {
+                *out.entry(e.contributor).or_default() += s;
+            }
+            out
+        };
+    let last = by_contributor(&lora, &factors);
+    let mut summed = last.clone();
+    for ((_, _, lora_c), f) in earlier.iter().zip(&fitted) {
+        for (who, v) in by_contributor(lora_c, f) {
+            *summed.entry(who).or_default() += v;
+        }
+    }
+    let (mut worst_summed, mut worst_last) = (0f64, 0f64);
+    for share in &result.contributors.top {
+        let scale = summed[&share.id].abs().max(1e-6);
+        worst_summed = worst_summed.max((share.influence - summed[&share.id]).abs() / scale);
+        worst_last = worst_last.max((last[&share.id] - summed[&share.id]).abs() / scale);
+    }
+    eprintln!(
+        "checkpoint sums: totals off the exact sums by {worst_summed:.1e}; the final adapter alone by {worst_last:.1e}"
+    );
+    assert!(worst_summed < 1e-2, "checkpoint totals off by {worst_summed:.2e}: {result:#?}");
+    assert!(worst_last > 10.0 * worst_summed, "the checkpoints change nothing the test can see");
+    // Without the checkpoints' adapters, or with another adapter in a checkpoint's folder, or
+    // with a checkpoint's sums altered on disk: refused.
+    assert!(matches!(
+        attribute_to(&reopened, &[], &prompt, &completion),
+        Err(AttributeError::Mismatch(_))
+    ));
+    let ckpt_dir = analysis.join("index_ckpt");
+    let file = ckpt_dir.join("groups-ckpt-1.bin");
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[20] ^= 0x40;
+    std::fs::write(&file, &bytes).unwrap();
+    assert!(matches!(
+        analyzer.open_index("ckpt", true),
+        Err(AnalyzerError::Index(IndexError::CorruptShard { .. }))
+    ));
+    bytes[20] ^= 0x40;
+    std::fs::write(&file, &bytes).unwrap();
+    for name in ["adapter_model.safetensors", "adapter_config.json"] {
+        std::fs::copy(
+            run_dir.join("adapter").join(name),
+            run_dir.join("checkpoints/epoch-1").join(name),
+        )
+        .unwrap();
+    }
+    assert!(matches!(
+        ctx.index_checkpoints(&analyzer.open_index("ckpt", true).unwrap()),
+        Err(ContextError::CheckpointMismatch { .. })
+    ));
 
     // Another adapter's analyzer refuses these artifacts.
     let other = TrainableLora::init(&cfg, train_cfg.lora.clone(), 99);

@@ -161,6 +161,7 @@ fn fixture() -> &'static Fixture {
                 &factors,
                 &train,
                 Some(&groups),
+                vec![],
                 run.manifest.root(),
                 &index_args,
             )
