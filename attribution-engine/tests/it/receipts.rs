@@ -18,7 +18,8 @@ use alloy::{
     sol_types::{SolCall, SolValue},
 };
 use attribution_engine::{
-    Analyzer, FactorArgs, IndexArgs, Run, Strategy,
+    Analyzer, CheckpointSums, FactorArgs, Factors, IndexArgs, Run, Strategy,
+    attribution::Totals,
     chain::Chain as EngineChain,
     data::training_sequence,
     model_fingerprint,
@@ -154,6 +155,14 @@ fn fixture() -> &'static Fixture {
         let index_args =
             IndexArgs { projection_dim: 64, projection_seed: 1, shard_rows: 16, batch_size: 16 };
         let groups: Vec<_> = run.examples.iter().map(|e| e.group_key()).collect();
+        // With the sums at the run's one earlier checkpoint: the worker loads its adapter.
+        let rel = run.earlier_checkpoints()[0].clone();
+        let (ckpt_id, ckpt) = run.load_checkpoint(&rel, &model_cfg).unwrap();
+        let ckpt_factors = Factors::fit(&model, &ckpt, &train, &args, |_| {}).unwrap();
+        let sums = Analyzer::new(run_dir.join("analysis"), &model, &ckpt, fingerprint)
+            .group_sums(&ckpt_factors, &train, &groups, 16)
+            .unwrap();
+        let checkpoints = vec![CheckpointSums { adapter: rel, adapter_id: ckpt_id.0, sums }];
         analyzer
             .build_index(
                 "main",
@@ -161,7 +170,7 @@ fn fixture() -> &'static Fixture {
                 &factors,
                 &train,
                 Some(&groups),
-                vec![],
+                checkpoints,
                 run.manifest.root(),
                 &index_args,
             )
@@ -297,6 +306,7 @@ async fn paid_inferences_become_a_verifiable_batch_that_contributors_claim() {
         let sig = alloy::primitives::Signature::try_from(r.signature.as_ref()).unwrap();
         assert_eq!(sig.recover_address_from_msg(r.leaf.as_slice()).unwrap(), address(ATTESTOR));
         assert_eq!(r.contributors[0].address, f.examples[i].contributor, "{:?}", r.attribution);
+        assert_eq!(r.attribution.totals, Totals::CheckpointGroupSums);
         assert_eq!(r.receipt.fee, U256::from(FEE));
         assert_eq!(r.contributor_pool, U256::from(FEE / 5));
         assert!(r.attribution.datanets.top.iter().any(|s| s.id == f.examples[i].datanet));
