@@ -103,11 +103,15 @@ impl Context {
         .with_overwrite(overwrite)
     }
 
-    /// The run's checkpoints before the final adapter, loaded, oldest first: (folder relative to
-    /// the run, adapter id, adapter).
-    pub fn earlier_checkpoints(&self) -> Result<Vec<(String, B256, TrainableLora)>, ContextError> {
+    /// `n` of the run's checkpoints before the final adapter (evenly spaced, the latest
+    /// included: [`Run::spaced_checkpoints`]), loaded, oldest first: (folder relative to the
+    /// run, adapter id, adapter).
+    pub fn earlier_checkpoints(
+        &self,
+        n: usize,
+    ) -> Result<Vec<(String, B256, TrainableLora)>, ContextError> {
         let mut out = Vec::new();
-        for rel in self.run.earlier_checkpoints() {
+        for rel in &self.run.spaced_checkpoints(n) {
             let (id, lora) = self.run.load_checkpoint(rel, &self.cfg)?;
             out.push((rel.clone(), id.0, lora));
         }

@@ -76,10 +76,12 @@ enum Command {
         /// Rows per shard.
         #[arg(long, default_value_t = 65_536)]
         shard_rows: usize,
-        /// Also keep the group sums at each earlier checkpoint of the run (factors of the same
-        /// strategy fitted at each): contributors' totals then add up over the checkpoints.
-        #[arg(long)]
-        checkpoints: bool,
+        /// Also keep the group sums at this many of the run's earlier checkpoints, evenly spaced
+        /// and ending with the latest (factors of the same strategy fitted at each):
+        /// contributors' totals then add up over them and the final adapter. Each costs a query
+        /// one more gradient and group scan.
+        #[arg(long, default_value_t = 0)]
+        checkpoints: usize,
         /// Damping of the checkpoints' factors, as a fraction of the mean eigenvalue.
         #[arg(long, default_value_t = 0.1)]
         checkpoint_damping: f64,
@@ -269,13 +271,13 @@ fn run(cli: Cli) -> Result<(), BoxError> {
             let groups: Vec<_> = ctx.run.examples.iter().map(Example::group_key).collect();
             let start = std::time::Instant::now();
             let mut sums = Vec::new();
-            if checkpoints {
+            if checkpoints > 0 {
                 let factor_args = FactorArgs {
                     strategy: f.strategy,
                     damping_factor: checkpoint_damping,
                     batch_size: 16,
                 };
-                for (adapter, adapter_id, lora) in ctx.earlier_checkpoints()? {
+                for (adapter, adapter_id, lora) in ctx.earlier_checkpoints(checkpoints)? {
                     sums.push(checkpoint_sums(
                         &ctx,
                         &train,

@@ -397,6 +397,12 @@ impl Run {
         }
     }
 
+    /// `n` of [`Run::earlier_checkpoints`], evenly spaced and ending with the latest (all of
+    /// them when there are no more than `n`), oldest first.
+    pub fn spaced_checkpoints(&self, n: usize) -> Vec<String> {
+        spaced(self.earlier_checkpoints(), n)
+    }
+
     /// Loads checkpoint `rel` (one of [`Run::earlier_checkpoints`]) through the server's
     /// loader; answers its id too.
     pub fn load_checkpoint(
@@ -427,6 +433,15 @@ impl Run {
         }
         Ok(lora)
     }
+}
+
+/// `n` of `items` evenly spaced, ending with the last: items `⌈(k+1)·m/n⌉ − 1` for `k < n`.
+fn spaced<T: Clone>(items: &[T], n: usize) -> Vec<T> {
+    let m = items.len();
+    if n >= m {
+        return items.to_vec();
+    }
+    (0..n).map(|k| items[((k + 1) * m).div_ceil(n) - 1].clone()).collect()
 }
 
 /// How [`pretrain_base`] trains.
@@ -494,4 +509,21 @@ pub fn pretrain_base(
     openlora_server::make::merge_adapter_into_folder(model_dir, &adapter, name, out)
         .map_err(|e| TrainError::Invalid(format!("writing the pre-trained model: {e}")))?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spaced_checkpoints_end_with_the_latest() {
+        let all: Vec<usize> = (1..=39).collect();
+        assert_eq!(spaced(&all, 0), Vec::<usize>::new());
+        assert_eq!(spaced(&all, 1), [39]);
+        assert_eq!(spaced(&all, 2), [20, 39]);
+        assert_eq!(spaced(&all, 3), [13, 26, 39]);
+        assert_eq!(spaced(&all, 39), all);
+        assert_eq!(spaced(&all, 100), all);
+        assert_eq!(spaced(&[1, 2], 1), [2]);
+    }
 }
