@@ -2,7 +2,7 @@
 //! inference, from the command line.
 
 use super::{
-    ReceiptStore, RunSpec, Worker, WorkerConfig,
+    ReceiptStore, Retry, RunSpec, Worker, WorkerConfig,
     http::{ApiState, router},
 };
 use crate::chain::{Chain, Deployment};
@@ -53,6 +53,18 @@ pub enum ReceiptsCommand {
         /// The inference id.
         #[arg(long)]
         inference: B256,
+    },
+    /// Attributes rejected inferences again once their cause is mended (a model registered
+    /// late, say): each one's receipt replaces its rejection and goes into its model's next
+    /// batch (posted by `receipts run`); one still unattributable keeps its rejection with the
+    /// new reason. Prints one line of JSON per inference; fails if any could not be tried.
+    Retry {
+        /// Worker settings.
+        #[command(flatten)]
+        args: WorkerArgs,
+        /// The rejected inferences' ids.
+        #[arg(long = "inference", required = true)]
+        inferences: Vec<B256>,
     },
 }
 
@@ -178,6 +190,30 @@ pub fn run(cmd: ReceiptsCommand) -> Result<(), BoxError> {
                 info!(%listen, "receipts API listening");
                 axum::serve(listener, router(state)).with_graceful_shutdown(stop.wait()).await?;
                 info!("receipts API stopped");
+                Ok(())
+            }
+            ReceiptsCommand::Retry { args, inferences } => {
+                let mut worker = args.worker().await?;
+                let mut failed = 0;
+                for id in inferences {
+                    let line = match worker.retry_rejection(id).await {
+                        Ok(Retry::Receipt(r)) => serde_json::json!({
+                            "inference": id, "outcome": "receipt",
+                            "contributors": r.contributors.len(), "fee": r.receipt.fee,
+                        }),
+                        Ok(Retry::StillRejected(reason)) => serde_json::json!({
+                            "inference": id, "outcome": "rejected", "reason": reason,
+                        }),
+                        Err(e) => {
+                            failed += 1;
+                            serde_json::json!({ "inference": id, "outcome": "error", "error": e.to_string() })
+                        }
+                    };
+                    println!("{line}");
+                }
+                if failed > 0 {
+                    return Err(format!("{failed} inference(s) could not be retried").into());
+                }
                 Ok(())
             }
             ReceiptsCommand::Attribute { args, inference } => {

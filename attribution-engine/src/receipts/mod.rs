@@ -47,7 +47,7 @@ use std::path::PathBuf;
 
 pub use merkle::MerkleTree;
 pub use store::{BatchRecord, BatchStatus, ReceiptStore, Rejection, StoredReceipt};
-pub use worker::{RunSpec, StepReport, Worker, WorkerConfig};
+pub use worker::{Retry, RunSpec, StepReport, Worker, WorkerConfig};
 
 /// The on-chain receipt (the leaf's preimage).
 pub type Receipt = IAttributionReceipts::Receipt;
@@ -111,6 +111,9 @@ pub enum ReceiptError {
     /// No inference with this id in the usage ledger.
     #[error("inference {0} is not in the usage ledger")]
     InferenceNotFound(B256),
+    /// A retry of an inference that was not rejected (it has a receipt, or was never read).
+    #[error("inference {0} has no rejection to retry")]
+    NotRejected(B256),
     /// The inference's adapter is not one of the configured runs.
     #[error("inference {inference}: adapter {adapter} is unknown (no configured run trained it)")]
     UnknownAdapter {

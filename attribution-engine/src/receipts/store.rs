@@ -278,46 +278,45 @@ impl ReceiptStore {
     /// Stores a receipt and moves the cursor to its ledger row, in one transaction.
     pub async fn insert_receipt(&self, r: &StoredReceipt) -> ReceiptResult<()> {
         let mut tx = self.pool.begin().await?;
-        let x = &r.receipt;
-        sqlx::query(concat!(
-            "INSERT INTO receipts (",
-            receipt_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-             $10, $11, $12, $13, $14, $15, $16, $17)"
-        ))
-        .bind(hex(x.inferenceId))
-        .bind(r.ledger_seq)
-        .bind(hex(x.modelId))
-        .bind(hex(x.adapterHash))
-        .bind(hex(x.outputHash))
-        .bind(hex(x.indexRoot))
-        .bind(i64::from(x.methodVersion))
-        .bind(x.fee.to_string())
-        .bind(hex(x.attributionHash))
-        .bind(r.contributor_pool.to_string())
-        .bind(to_json(&r.contributors))
-        .bind(to_json(&r.attribution))
-        .bind(hex(r.leaf))
-        .bind(r.signature.to_string())
-        .bind(r.batch_seq)
-        .bind(r.proof.as_ref().map(to_json))
-        .bind(r.created_at)
-        .execute(&mut *tx)
-        .await?;
-        for c in &r.contributors {
-            sqlx::query(
-                "INSERT INTO receipt_contributors (inference_id, contributor, bps, amount) \
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind(hex(x.inferenceId))
-            .bind(hex_address(c.address))
-            .bind(i64::from(c.bps))
-            .bind(c.amount.to_string())
-            .execute(&mut *tx)
-            .await?;
-        }
+        insert_receipt_rows(&mut tx, r).await?;
         set_cursor(&mut tx, r.ledger_seq).await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Stores the receipt of an inference that had been rejected and removes its rejection, in
+    /// one transaction; the cursor, already past its row, stays where it is.
+    pub async fn replace_rejection(&self, r: &StoredReceipt) -> ReceiptResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let id = r.receipt.inferenceId;
+        let removed = sqlx::query("DELETE FROM rejections WHERE inference_id = $1")
+            .bind(hex(id))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if removed != 1 {
+            return Err(ReceiptError::NotRejected(id));
+        }
+        insert_receipt_rows(&mut tx, r).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records why a retried rejection is still rejected.
+    pub async fn update_rejection_reason(
+        &self,
+        inference: B256,
+        reason: &str,
+    ) -> ReceiptResult<()> {
+        let changed = sqlx::query("UPDATE rejections SET reason = $1 WHERE inference_id = $2")
+            .bind(reason)
+            .bind(hex(inference))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if changed != 1 {
+            return Err(ReceiptError::NotRejected(inference));
+        }
         Ok(())
     }
 
@@ -657,6 +656,52 @@ impl ReceiptStore {
         }
         Ok(out)
     }
+}
+
+/// The rows of one receipt (the receipt and its contributors), inside `tx`.
+async fn insert_receipt_rows(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    r: &StoredReceipt,
+) -> ReceiptResult<()> {
+    let x = &r.receipt;
+    sqlx::query(concat!(
+        "INSERT INTO receipts (",
+        receipt_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+             $10, $11, $12, $13, $14, $15, $16, $17)"
+    ))
+    .bind(hex(x.inferenceId))
+    .bind(r.ledger_seq)
+    .bind(hex(x.modelId))
+    .bind(hex(x.adapterHash))
+    .bind(hex(x.outputHash))
+    .bind(hex(x.indexRoot))
+    .bind(i64::from(x.methodVersion))
+    .bind(x.fee.to_string())
+    .bind(hex(x.attributionHash))
+    .bind(r.contributor_pool.to_string())
+    .bind(to_json(&r.contributors))
+    .bind(to_json(&r.attribution))
+    .bind(hex(r.leaf))
+    .bind(r.signature.to_string())
+    .bind(r.batch_seq)
+    .bind(r.proof.as_ref().map(to_json))
+    .bind(r.created_at)
+    .execute(&mut **tx)
+    .await?;
+    for c in &r.contributors {
+        sqlx::query(
+            "INSERT INTO receipt_contributors (inference_id, contributor, bps, amount) \
+                 VALUES ($1, $2, $3, $4)",
+        )
+        .bind(hex(x.inferenceId))
+        .bind(hex_address(c.address))
+        .bind(i64::from(c.bps))
+        .bind(c.amount.to_string())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 async fn set_cursor(

@@ -151,6 +151,15 @@ struct Opened {
     checkpoints: Vec<crate::lora::TrainableLora>,
 }
 
+/// What [`Worker::retry_rejection`] did.
+#[derive(Debug)]
+pub enum Retry {
+    /// Attributed: the receipt, stored, waiting for its batch.
+    Receipt(Box<StoredReceipt>),
+    /// Still rejected, for this reason.
+    StillRejected(String),
+}
+
 /// The worker.
 #[derive(Debug)]
 pub struct Worker {
@@ -250,6 +259,28 @@ impl Worker {
     pub async fn attribute_inference(&mut self, id: B256) -> ReceiptResult<StoredReceipt> {
         let record = self.ledger.inference(id).await?.ok_or(ReceiptError::InferenceNotFound(id))?;
         self.make_receipt(&record).await
+    }
+
+    /// Attributes a rejected inference again, after its cause was mended (a model registered
+    /// late, say): its receipt replaces the rejection and waits for the next batch of its
+    /// model; if it is still unattributable, the rejection keeps the new reason. Any other
+    /// failure changes nothing.
+    pub async fn retry_rejection(&mut self, id: B256) -> ReceiptResult<Retry> {
+        self.store.rejection(id).await?.ok_or(ReceiptError::NotRejected(id))?;
+        let record = self.ledger.inference(id).await?.ok_or(ReceiptError::InferenceNotFound(id))?;
+        match self.make_receipt(&record).await {
+            Ok(receipt) => {
+                self.store.replace_rejection(&receipt).await?;
+                info!(inference = %id, model = %receipt.receipt.modelId, "rejected inference attributed on retry");
+                Ok(Retry::Receipt(Box::new(receipt)))
+            }
+            Err(e) if e.rejects_inference() => {
+                let reason = e.to_string();
+                self.store.update_rejection_reason(id, &reason).await?;
+                Ok(Retry::StillRejected(reason))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Reads the ledger after the cursor; a receipt per paid inference.

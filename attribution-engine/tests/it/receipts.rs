@@ -24,7 +24,7 @@ use attribution_engine::{
     data::training_sequence,
     model_fingerprint,
     receipts::{
-        MerkleTree, ReceiptError, ReceiptStore, RunSpec, Worker, WorkerConfig,
+        MerkleTree, ReceiptError, ReceiptStore, Retry, RunSpec, Worker, WorkerConfig,
         http::{ApiState, router},
         receipt_leaf, reward_leaf,
     },
@@ -566,6 +566,9 @@ async fn unattributable_rows_are_rejected_and_the_rows_after_them_still_paid() {
     altered.completion = altered.completion.map(|c| c + " and more");
     let not_the_models_adapter = quote(6, other_model, f.adapter, FEE);
     let unregistered = quote(7, B256::repeat_byte(0x77), f.adapter, FEE);
+    // A model id the registry gives (keccak of owner and adapter), registered only later.
+    let late_model = keccak256((address(OTHER_OWNER), f.adapter).abi_encode());
+    let registered_late = quote(8, late_model, f.adapter, FEE);
     // The answer stopped at once: paid (the prompt's tokens), nothing to attribute.
     let mut stopped_at_once = quote(3, model, f.adapter, FEE);
     stopped_at_once.completion = Some(String::new());
@@ -583,6 +586,7 @@ async fn unattributable_rows_are_rejected_and_the_rows_after_them_still_paid() {
             matches!(e, ReceiptError::AdapterMismatch { .. })
         }),
         (&unregistered, "is not registered", |e| matches!(e, ReceiptError::UnknownModel { .. })),
+        (&registered_late, "is not registered", |e| matches!(e, ReceiptError::UnknownModel { .. })),
         (&stopped_at_once, "the completion has no tokens", |e| {
             matches!(e, ReceiptError::Attribute { .. })
         }),
@@ -599,7 +603,7 @@ async fn unattributable_rows_are_rejected_and_the_rows_after_them_still_paid() {
         assert!(check(&err) && err.rejects_inference(), "{err:?}");
     }
     let report = w.step().await.unwrap();
-    assert_eq!((report.rejected, report.receipts), (5, 1), "{report:?}");
+    assert_eq!((report.rejected, report.receipts), (6, 1), "{report:?}");
     assert_eq!(report.confirmed, vec![1]);
     let store = w.store();
     for (record, says, _) in &bad {
@@ -612,13 +616,42 @@ async fn unattributable_rows_are_rejected_and_the_rows_after_them_still_paid() {
     let receipts = store.batch_receipts(1).await.unwrap();
     assert_eq!(receipts.iter().map(|r| r.receipt.inferenceId).collect::<Vec<_>>(), vec![good.id]);
     let counts = store.counts().await.unwrap();
-    assert_eq!((counts.rejected, counts.receipts, counts.cursor), (5, 1, 6));
+    assert_eq!((counts.rejected, counts.receipts, counts.cursor), (6, 1, 7));
     assert_eq!(chain.batch_count().await, U256::from(1));
     // Idempotent: a second step finds nothing new and posts nothing.
     let again = w.step().await.unwrap();
     assert_eq!((again.rejected, again.receipts), (0, 0), "{again:?}");
     assert_eq!(w.store().counts().await.unwrap(), counts);
     assert_eq!(chain.batch_count().await, U256::from(1));
+
+    // Retries. Still unattributable: the rejection stays (with the new reason); never rejected:
+    // refused; nothing changes.
+    let still = w.retry_rejection(unregistered.id).await.unwrap();
+    assert!(
+        matches!(&still, Retry::StillRejected(r) if r.contains("is not registered")),
+        "{still:?}"
+    );
+    assert!(matches!(w.retry_rejection(good.id).await, Err(ReceiptError::NotRejected(_))));
+    assert_eq!(w.store().counts().await.unwrap(), counts);
+    // Mended (the model is registered now): the receipt replaces the rejection, the cursor
+    // stays, and the next step posts it in a batch of its own.
+    assert_eq!(chain.register(OTHER_OWNER, f.adapter, f.manifest_root, OPEN).await, late_model);
+    let retried = w.retry_rejection(registered_late.id).await.unwrap();
+    let Retry::Receipt(receipt) = retried else { panic!("{retried:?}") };
+    assert_eq!(receipt.receipt.modelId, late_model);
+    assert!(w.store().rejection(registered_late.id).await.unwrap().is_none());
+    let mended = w.store().counts().await.unwrap();
+    assert_eq!((mended.rejected, mended.receipts, mended.cursor), (5, 2, 7));
+    let posted = w.step().await.unwrap();
+    assert_eq!((posted.receipts, posted.confirmed.clone()), (0, vec![2]), "{posted:?}");
+    let batch: Vec<B256> =
+        w.store().batch_receipts(2).await.unwrap().iter().map(|r| r.receipt.inferenceId).collect();
+    assert_eq!(batch, vec![registered_late.id]);
+    assert!(matches!(
+        w.retry_rejection(registered_late.id).await,
+        Err(ReceiptError::NotRejected(_))
+    ));
+    assert_eq!(chain.batch_count().await, U256::from(2));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
