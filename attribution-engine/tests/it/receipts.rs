@@ -768,4 +768,42 @@ async fn receipts_run_serves_a_batched_receipt_and_stops_on_sigterm() {
     assert!(status.success(), "receipts run exited with {status}:\n{log}");
     assert!(log.contains("receipts worker stopped"), "{log}");
     assert!(http.get(format!("{url}/health")).send().await.is_err(), "still listening");
+
+    // `receipts run --once` rejects an inference of a model registered only later; `receipts
+    // retry` keeps it rejected until the model is registered, then stores its receipt (the
+    // next run batches it); a second retry finds no rejection and exits non-zero.
+    let late_model = keccak256((address(OTHER_OWNER), f.adapter).abi_encode());
+    let late = quote(18, late_model, f.adapter, FEE);
+    l.record_inference(&late, None).await.unwrap();
+    let receipts = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_attribution-engine"))
+            .arg("receipts")
+            .args(args)
+            .arg("--ledger")
+            .arg(tmp.path().join("ledger.db"))
+            .arg("--store")
+            .arg(tmp.path().join("receipts.db"))
+            .args(["--l2-rpc", &chain.anvil.url, "--deployment"])
+            .arg(&chain.deployment)
+            .arg("--run")
+            .arg(&f.run)
+            .env("OL_ATTESTOR_KEY", key_hex(ATTESTOR))
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let id = late.id.to_string();
+    assert!(receipts(&["run", "--once"]).0);
+    let (ok, out) = receipts(&["retry", "--inference", &id]);
+    assert!(
+        ok && out.contains("\"outcome\":\"rejected\"") && out.contains("is not registered"),
+        "{out}"
+    );
+    assert_eq!(chain.register(OTHER_OWNER, f.adapter, f.manifest_root, OPEN).await, late_model);
+    let (ok, out) = receipts(&["retry", "--inference", &id]);
+    assert!(ok && out.contains("\"outcome\":\"receipt\""), "{out}");
+    let (ok, out) = receipts(&["retry", "--inference", &id]);
+    assert!(!ok && out.contains("no rejection to retry"), "{out}");
+    assert!(receipts(&["run", "--once"]).0);
+    assert_eq!(chain.batch_count().await, U256::from(2));
 }
