@@ -709,17 +709,24 @@ async fn receipts_run_serves_a_batched_receipt_and_stops_on_sigterm() {
     let l = ledger(tmp.path()).await;
     let port = free_port();
     let log = tmp.path().join("receipts.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_attribution-engine"))
-        .args(["receipts", "run", "--ledger"])
-        .arg(tmp.path().join("ledger.db"))
-        .arg("--store")
-        .arg(tmp.path().join("receipts.db"))
-        .args(["--l2-rpc", &chain.anvil.url, "--deployment"])
-        .arg(&chain.deployment)
-        .arg("--run")
-        .arg(&f.run)
+    // `attribution-engine receipts <args>` over this test's ledger, store, chain and run.
+    let receipts_command = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_attribution-engine"));
+        cmd.arg("receipts")
+            .args(args)
+            .arg("--ledger")
+            .arg(tmp.path().join("ledger.db"))
+            .arg("--store")
+            .arg(tmp.path().join("receipts.db"))
+            .args(["--l2-rpc", &chain.anvil.url, "--deployment"])
+            .arg(&chain.deployment)
+            .arg("--run")
+            .arg(&f.run)
+            .env("OL_ATTESTOR_KEY", key_hex(ATTESTOR));
+        cmd
+    };
+    let child = receipts_command(&["run"])
         .args(["--listen", &format!("127.0.0.1:{port}"), "--interval-secs", "1"])
-        .env("OL_ATTESTOR_KEY", key_hex(ATTESTOR))
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
@@ -776,20 +783,7 @@ async fn receipts_run_serves_a_batched_receipt_and_stops_on_sigterm() {
     let late = quote(18, late_model, f.adapter, FEE);
     l.record_inference(&late, None).await.unwrap();
     let receipts = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_attribution-engine"))
-            .arg("receipts")
-            .args(args)
-            .arg("--ledger")
-            .arg(tmp.path().join("ledger.db"))
-            .arg("--store")
-            .arg(tmp.path().join("receipts.db"))
-            .args(["--l2-rpc", &chain.anvil.url, "--deployment"])
-            .arg(&chain.deployment)
-            .arg("--run")
-            .arg(&f.run)
-            .env("OL_ATTESTOR_KEY", key_hex(ATTESTOR))
-            .output()
-            .unwrap();
+        let out = receipts_command(args).output().unwrap();
         (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
     };
     let id = late.id.to_string();
