@@ -558,7 +558,7 @@ fn train_many(
 }
 
 struct MethodScores {
-    name: &'static str,
+    name: String,
     /// `[Q, N]` per example, for the held-out queries.
     scores: Vec<Vec<f64>>,
     /// `[Q, contributors]` where the method scores contributors otherwise than by summing its
@@ -625,7 +625,7 @@ fn all_scores(
         let train_scores = train_rows(factors, None)?;
         eprintln!("  {name}: {:.1} s", t.elapsed().as_secs_f64());
         methods.push(MethodScores {
-            name,
+            name: name.to_owned(),
             scores: to_rows(&scores)?,
             contributor_scores: None,
             train_scores,
@@ -688,7 +688,7 @@ fn all_scores(
     let train_scores = train_rows(&ekfac, Some(&projector))?;
     eprintln!("  ekfac-index (built and queried): {:.1} s", t.elapsed().as_secs_f64());
     methods.push(MethodScores {
-        name: "ekfac-index",
+        name: "ekfac-index".to_owned(),
         scores: rows,
         contributor_scores: Some(contributor_rows),
         train_scores,
@@ -696,7 +696,7 @@ fn all_scores(
 
     let bm25 = Bm25::new(&examples.iter().map(|e| e.text.as_str()).collect::<Vec<_>>());
     methods.push(MethodScores {
-        name: "bm25",
+        name: "bm25".to_owned(),
         scores: setup.query_texts.iter().map(|(p, c)| bm25.scores(&format!("{p}{c}"))).collect(),
         contributor_scores: None,
         train_scores: train_queries
@@ -706,7 +706,8 @@ fn all_scores(
 }
 
 /// EK-FAC and gradient dot product scored at each of `checkpoints` and summed (TracIn's
-/// checkpoint sum, with and without EK-FAC's preconditioning per checkpoint).
+/// checkpoint sum, with and without EK-FAC's preconditioning per checkpoint), then EK-FAC at
+/// each checkpoint alone.
 fn checkpoint_sums(
     model: &Llama,
     checkpoints: &[TrainableLora],
@@ -718,7 +719,7 @@ fn checkpoint_sums(
     let mut sums: Vec<MethodScores> = ["ekfac-ckpt-sum", "tracin-cp"]
         .into_iter()
         .map(|name| MethodScores {
-            name,
+            name: name.to_owned(),
             scores: Vec::new(),
             contributor_scores: None,
             train_scores: train_queries.then(Vec::new),
@@ -733,6 +734,7 @@ fn checkpoint_sums(
             ra.iter_mut().zip(rb).for_each(|(a, b)| *a += b);
         }
     };
+    let mut at_each = Vec::new();
     for (c, lora) in checkpoints.iter().enumerate() {
         let t = Instant::now();
         let analyzer =
@@ -745,17 +747,29 @@ fn checkpoint_sums(
             |_| {},
         )?;
         let identity = Factors::identity(lora, train.len());
-        for (sum, factors) in sums.iter_mut().zip([&ekfac, &identity]) {
+        for (m, factors) in [&ekfac, &identity].into_iter().enumerate() {
             let scores = |queries: &[Sequence]| -> Result<Vec<Vec<f64>>, Error> {
                 to_rows(&analyzer.compute_pairwise_scores(None, factors, queries, train, None, 32)?)
             };
-            add(&mut sum.scores, scores(&setup.queries)?);
-            if let Some(acc) = sum.train_scores.as_mut() {
-                add(acc, scores(train)?);
+            let (queries, train_rows) =
+                (scores(&setup.queries)?, train_queries.then(|| scores(train)).transpose()?);
+            if m == 0 {
+                // EK-FAC at this checkpoint alone, to see which checkpoints carry the signal.
+                at_each.push(MethodScores {
+                    name: format!("ekfac@epoch-{}", c + 1),
+                    scores: queries.clone(),
+                    contributor_scores: None,
+                    train_scores: train_rows.clone(),
+                });
+            }
+            add(&mut sums[m].scores, queries);
+            if let (Some(acc), Some(rows)) = (sums[m].train_scores.as_mut(), train_rows) {
+                add(acc, rows);
             }
         }
         eprintln!("  checkpoint {}: {:.1} s", c + 1, t.elapsed().as_secs_f64());
     }
+    sums.extend(at_each);
     Ok(sums)
 }
 
@@ -1276,7 +1290,7 @@ fn main() -> Result<(), Error> {
                         report(&format!("{} (served totals)", m.name), exact);
                         report(&format!("{} (rows summed)", m.name), &summed);
                     }
-                    _ => report(m.name, &summed),
+                    _ => report(&m.name, &summed),
                 }
             }
         }
