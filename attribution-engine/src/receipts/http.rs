@@ -21,7 +21,7 @@ use crate::chain::Deployment;
 use alloy_primitives::{Address, B256, Bytes, U256};
 use axum::{
     Json, Router,
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::get,
@@ -46,6 +46,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/receipts/{id}", get(receipt))
+        .route("/rejections", get(rejections))
         .route("/batches/{id}", get(batch))
         .route("/contributors/{address}/receipts", get(contributor_receipts))
         .route("/contributors/{address}/rewards", get(contributor_rewards))
@@ -213,6 +214,29 @@ async fn receipt(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> Resp
             Ok(None) => error(StatusCode::NOT_FOUND, format!("no receipt for inference {id}")),
             Err(e) => internal(e),
         },
+        Err(e) => internal(e),
+    }
+}
+
+/// `GET /rejections?after=<ledger seq>&limit=<n>`.
+#[derive(Debug, serde::Deserialize)]
+struct RejectionsQuery {
+    /// Only rejections of ledger rows after this one (default: from the start).
+    #[serde(default)]
+    after: i64,
+    /// At most this many (default 100, at most 1,000).
+    limit: Option<i64>,
+}
+
+/// Paid inferences kept without a receipt, in ledger order, with their reasons: what an
+/// operator looks at before `receipts retry`.
+async fn rejections(State(s): State<Arc<ApiState>>, q: Query<RejectionsQuery>) -> Response {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return error(StatusCode::BAD_REQUEST, format!("limit {limit}: between 1 and 1000"));
+    }
+    match s.store.rejections(q.after, limit).await {
+        Ok(list) => Json(list).into_response(),
         Err(e) => internal(e),
     }
 }

@@ -204,6 +204,13 @@ macro_rules! receipt_columns_r {
     };
 }
 
+/// The columns of `rejections` [`rejection_from_row`] reads.
+macro_rules! rejection_columns {
+    () => {
+        "inference_id, ledger_seq, model_id, adapter, fee, reason, created_at"
+    };
+}
+
 /// The columns of `batches`.
 macro_rules! batch_columns {
     () => {
@@ -343,26 +350,31 @@ impl ReceiptStore {
 
     /// The rejection of an inference, if it was rejected.
     pub async fn rejection(&self, inference: B256) -> ReceiptResult<Option<Rejection>> {
-        const T: &str = "rejections";
-        let row = sqlx::query(
-            "SELECT inference_id, ledger_seq, model_id, adapter, fee, reason, created_at \
-             FROM rejections WHERE inference_id = $1",
-        )
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            rejection_columns!(),
+            " FROM rejections WHERE inference_id = $1"
+        ))
         .bind(hex(inference))
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| {
-            Ok(Rejection {
-                inference_id: text(&row, T, "inference_id")?,
-                ledger_seq: row.try_get("ledger_seq")?,
-                model_id: text(&row, T, "model_id")?,
-                adapter: text(&row, T, "adapter")?,
-                fee: amount(&row, T, "fee")?,
-                reason: row.try_get("reason")?,
-                created_at: row.try_get("created_at")?,
-            })
-        })
-        .transpose()
+        row.map(|row| rejection_from_row(&row)).transpose()
+    }
+
+    /// Rejections in ledger order: at most `limit` of those after ledger row `after_seq`.
+    pub async fn rejections(&self, after_seq: i64, limit: i64) -> ReceiptResult<Vec<Rejection>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            rejection_columns!(),
+            " FROM rejections WHERE ledger_seq > $1 ORDER BY ledger_seq LIMIT $2"
+        ))
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(rejection_from_row)
+        .collect()
     }
 
     /// One receipt by inference id.
@@ -656,6 +668,19 @@ impl ReceiptStore {
         }
         Ok(out)
     }
+}
+
+fn rejection_from_row(row: &sqlx::any::AnyRow) -> ReceiptResult<Rejection> {
+    const T: &str = "rejections";
+    Ok(Rejection {
+        inference_id: text(row, T, "inference_id")?,
+        ledger_seq: row.try_get("ledger_seq")?,
+        model_id: text(row, T, "model_id")?,
+        adapter: text(row, T, "adapter")?,
+        fee: amount(row, T, "fee")?,
+        reason: row.try_get("reason")?,
+        created_at: row.try_get("created_at")?,
+    })
 }
 
 /// The rows of one receipt (the receipt and its contributors), inside `tx`.

@@ -624,6 +624,27 @@ async fn unattributable_rows_are_rejected_and_the_rows_after_them_still_paid() {
     assert_eq!(w.store().counts().await.unwrap(), counts);
     assert_eq!(chain.batch_count().await, U256::from(1));
 
+    // The API lists the rejections in ledger order, with their reasons, a page at a time.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let state =
+        ApiState { store: w.store().clone(), attestor: address(ATTESTOR), deployment: chain.d };
+    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    let http = reqwest::Client::new();
+    let list = |query: &'static str| {
+        let (http, url) = (http.clone(), url.clone());
+        async move { http.get(format!("{url}/rejections{query}")).send().await.unwrap() }
+    };
+    let all: Vec<serde_json::Value> = list("").await.json().await.unwrap();
+    let ids: Vec<String> =
+        all.iter().map(|r| r["inference_id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(ids, bad.iter().map(|(r, _, _)| r.id.to_string()).collect::<Vec<_>>());
+    assert!(all[3]["reason"].as_str().unwrap().contains("is not registered"), "{:?}", all[3]);
+    let page: Vec<serde_json::Value> = list("?after=2&limit=2").await.json().await.unwrap();
+    assert_eq!(page.iter().map(|r| r["ledger_seq"].as_i64().unwrap()).collect::<Vec<_>>(), [3, 4]);
+    assert_eq!(list("?limit=0").await.status(), 400);
+    assert_eq!(list("?after=x").await.status(), 400);
+
     // Retries. Still unattributable: the rejection stays (with the new reason); never rejected:
     // refused; nothing changes.
     let still = w.retry_rejection(unregistered.id).await.unwrap();
@@ -642,6 +663,9 @@ async fn unattributable_rows_are_rejected_and_the_rows_after_them_still_paid() {
     assert!(w.store().rejection(registered_late.id).await.unwrap().is_none());
     let mended = w.store().counts().await.unwrap();
     assert_eq!((mended.rejected, mended.receipts, mended.cursor), (5, 2, 7));
+    let left: Vec<serde_json::Value> = list("").await.json().await.unwrap();
+    assert_eq!(left.len(), 5);
+    assert!(left.iter().all(|r| r["inference_id"] != registered_late.id.to_string()));
     let posted = w.step().await.unwrap();
     assert_eq!((posted.receipts, posted.confirmed.clone()), (0, vec![2]), "{posted:?}");
     let batch: Vec<B256> =
