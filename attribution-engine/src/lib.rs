@@ -12,10 +12,11 @@
 //!        ▼
 //!  analyzer::Analyzer ── fit_factors (K-FAC / EK-FAC / DataInf / identity per LoRA block)
 //!        │            └─ build_index: per-example gradients → H⁻¹ → random projection → f16
-//!        ▼                 shards + exact per-(contributor, Datanet) sums, memory-mapped,
-//!        │                 with a root (index::GradientIndex)
+//!        ▼                 shards + exact per-(contributor, Datanet) sums (optionally also at
+//!        │                 earlier checkpoints), memory-mapped, with a root (index::GradientIndex)
 //!        ▼
 //!  attribution::attribute(prompt, completion) ── completion-NLL gradient · rows, · group sums
+//!        │                 (+ its gradient at each kept checkpoint · that checkpoint's sums)
 //!        └─► top examples; per contributor / per Datanet basis points (top-k + rest)
 //! ```
 //!
