@@ -44,8 +44,7 @@
 
 use alloy_primitives::{Address, keccak256};
 use attribution_engine::{
-    Analyzer, CheckpointSums, FactorArgs, Factors, IndexArgs, LoraConfig, Strategy, TrainConfig,
-    TrainableLora,
+    Analyzer, FactorArgs, Factors, IndexArgs, LoraConfig, Strategy, TrainConfig, TrainableLora,
     data::{Example, Sequence, query_sequence, training_sequence},
     eval::{Bm25, lds},
     index::GroupKey,
@@ -569,6 +568,36 @@ struct MethodScores {
     train_scores: Option<Vec<Vec<f64>>>,
 }
 
+/// Factors of `strategy` under `lora`, fitted as every method here fits them.
+fn fit(
+    model: &Llama,
+    lora: &TrainableLora,
+    train: &[Sequence],
+    strategy: Strategy,
+) -> Result<Factors, Error> {
+    let args = FactorArgs { strategy, damping_factor: 0.1, batch_size: 32 };
+    Ok(Factors::fit(model, lora, train, &args, |_| {})?)
+}
+
+/// A checkpoint's adapter with its EK-FAC factors (fitted once, used by the index's checkpoint
+/// sums and by the in-memory checkpoint sums).
+type Checkpoint = (TrainableLora, Factors);
+
+/// The checkpoints of a fine-tune with their EK-FAC factors.
+fn fitted(
+    model: &Llama,
+    snapshots: Vec<TrainableLora>,
+    train: &[Sequence],
+) -> Result<Vec<Checkpoint>, Error> {
+    snapshots
+        .into_iter()
+        .map(|lora| {
+            let factors = fit(model, &lora, train, Strategy::Ekfac)?;
+            Ok((lora, factors))
+        })
+        .collect()
+}
+
 /// Every method's per-example scores for the held-out queries under `lora` (and, with
 /// `train_queries`, for the training examples themselves taken as queries). With `earlier`
 /// checkpoints the index also keeps their group sums, and its served totals add them up.
@@ -576,7 +605,7 @@ struct MethodScores {
 fn all_scores(
     model: &Llama,
     lora: &TrainableLora,
-    earlier: &[TrainableLora],
+    earlier: &[Checkpoint],
     setup: &Setup,
     train: &[Sequence],
     examples: &[Example],
@@ -587,17 +616,8 @@ fn all_scores(
     let analyzer =
         Analyzer::new(out, model, lora, alloy_primitives::B256::ZERO).with_overwrite(true);
     let mut methods = Vec::new();
-    let fit = |strategy| {
-        Factors::fit(
-            model,
-            lora,
-            train,
-            &FactorArgs { strategy, damping_factor: 0.1, batch_size: 32 },
-            |_| {},
-        )
-    };
     let t = Instant::now();
-    let ekfac = fit(Strategy::Ekfac)?;
+    let ekfac = fit(model, lora, train, Strategy::Ekfac)?;
     eprintln!("  ekfac factors: {:.1} s", t.elapsed().as_secs_f64());
     let train_rows = |factors: &Factors, projector: Option<&Projector>| -> Result<_, Error> {
         if !train_queries {
@@ -617,7 +637,7 @@ fn all_scores(
         let fitted = match strategy {
             Strategy::Ekfac => None,
             Strategy::Identity => Some(Factors::identity(lora, train.len())),
-            _ => Some(fit(strategy)?),
+            _ => Some(fit(model, lora, train, strategy)?),
         };
         let factors = fitted.as_ref().unwrap_or(&ekfac);
         let scores =
@@ -638,20 +658,11 @@ fn all_scores(
     let keys: Vec<GroupKey> = examples.iter().map(Example::group_key).collect();
     let args = IndexArgs { projection_dim, ..IndexArgs::default() };
     let mut checkpoint_sums = Vec::new();
-    for (c, lora_c) in earlier.iter().enumerate() {
-        let factors = Factors::fit(
-            model,
-            lora_c,
-            train,
-            &FactorArgs { strategy: Strategy::Ekfac, damping_factor: 0.1, batch_size: 32 },
-            |_| {},
-        )?;
-        let at = Analyzer::new(out, model, lora_c, alloy_primitives::B256::ZERO);
-        checkpoint_sums.push(CheckpointSums {
-            adapter: format!("checkpoints/epoch-{}", c + 1),
-            adapter_id: alloy_primitives::B256::ZERO,
-            sums: at.group_sums(&factors, train, &keys, 32)?,
-        });
+    for (c, (lora_c, factors)) in earlier.iter().enumerate() {
+        let adapter = format!("checkpoints/epoch-{}", c + 1);
+        let id = alloy_primitives::B256::ZERO;
+        checkpoint_sums
+            .push(analyzer.checkpoint_sums(lora_c, factors, adapter, id, train, &keys, 32)?);
     }
     let index = analyzer.build_index(
         "bench",
@@ -674,7 +685,7 @@ fn all_scores(
         let grad = analyzer.query_rows(q, &projector)?;
         rows.push(index.scores(&grad.projected)?.into_iter().map(f64::from).collect());
         let mut by_group = index.group_scores(&grad.full)?.ok_or("no group scores")?;
-        for (c, lora_c) in earlier.iter().enumerate() {
+        for (c, (lora_c, _)) in earlier.iter().enumerate() {
             let at = index.checkpoint_group_scores(c, &analyzer.query_gradient_at(lora_c, q)?)?;
             by_group.iter_mut().zip(at).for_each(|(total, s)| *total += s);
         }
@@ -710,7 +721,7 @@ fn all_scores(
 /// each checkpoint alone.
 fn checkpoint_sums(
     model: &Llama,
-    checkpoints: &[TrainableLora],
+    checkpoints: &[Checkpoint],
     setup: &Setup,
     train: &[Sequence],
     out: &Path,
@@ -735,19 +746,12 @@ fn checkpoint_sums(
         }
     };
     let mut at_each = Vec::new();
-    for (c, lora) in checkpoints.iter().enumerate() {
+    for (c, (lora, ekfac)) in checkpoints.iter().enumerate() {
         let t = Instant::now();
         let analyzer =
             Analyzer::new(out, model, lora, alloy_primitives::B256::ZERO).with_overwrite(true);
-        let ekfac = Factors::fit(
-            model,
-            lora,
-            train,
-            &FactorArgs { strategy: Strategy::Ekfac, damping_factor: 0.1, batch_size: 32 },
-            |_| {},
-        )?;
         let identity = Factors::identity(lora, train.len());
-        for (m, factors) in [&ekfac, &identity].into_iter().enumerate() {
+        for (m, factors) in [ekfac, &identity].into_iter().enumerate() {
             let scores = |queries: &[Sequence]| -> Result<Vec<Vec<f64>>, Error> {
                 to_rows(&analyzer.compute_pairwise_scores(None, factors, queries, train, None, 32)?)
             };
@@ -928,6 +932,7 @@ fn planted(
                     Ok(())
                 })?;
                 let loss: f64 = evaluate(model, &bad_lora, &setup.queries, 32)?.iter().sum();
+                let checkpoints = fitted(model, checkpoints, &bad_train)?;
                 let earlier = checkpoints.split_last().map_or(&[][..], |(_, e)| e);
                 let mut methods = all_scores(
                     model,
@@ -1211,6 +1216,7 @@ fn main() -> Result<(), Error> {
     );
     if !o.only_planted {
         let t = Instant::now();
+        let checkpoints = fitted(&model, checkpoints, &setup.train)?;
         let earlier = checkpoints.split_last().map_or(&[][..], |(_, e)| e);
         let mut methods = all_scores(
             &model,

@@ -142,7 +142,7 @@ impl Default for IndexArgs {
 }
 
 /// The group sums at one of the run's earlier checkpoints, for [`Analyzer::build_index`]:
-/// computed by [`Analyzer::group_sums`] on an analyzer of that checkpoint's adapter.
+/// computed by [`Analyzer::checkpoint_sums`].
 #[derive(Debug, Clone)]
 pub struct CheckpointSums {
     /// The checkpoint's adapter folder, relative to the run folder.
@@ -330,8 +330,38 @@ impl<'a> Analyzer<'a> {
         precondition: bool,
         batch_size: usize,
     ) -> Result<Vec<Tensor>, AnalyzerError> {
-        let grads = per_example_grads(self.model, self.lora, seqs, batch_size)?;
+        self.block_rows_at(self.lora, seqs, factors, precondition, batch_size)
+    }
+
+    /// [`Self::block_rows`] under another adapter of the same blocks (an earlier checkpoint's).
+    fn block_rows_at(
+        &self,
+        lora: &TrainableLora,
+        seqs: &[Sequence],
+        factors: &Factors,
+        precondition: bool,
+        batch_size: usize,
+    ) -> Result<Vec<Tensor>, AnalyzerError> {
+        let grads = per_example_grads(self.model, lora, seqs, batch_size)?;
         Ok(if precondition { factors.precondition(&grads) } else { grads })
+    }
+
+    /// A tensor's values, flattened (row-major).
+    fn flat_values(&self, t: &Tensor) -> Result<Vec<f32>, AnalyzerError> {
+        Vec::<f32>::try_from(t.contiguous().view([-1])).map_err(|e| AnalyzerError::Format {
+            path: self.output_dir.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Refuses an adapter whose blocks are not this analyzer's.
+    fn check_blocks(&self, lora: &TrainableLora) -> Result<(), AnalyzerError> {
+        if lora.blocks() != self.lora.blocks() {
+            return Err(AnalyzerError::Index(IndexError::Input(
+                "the checkpoint's adapter has other blocks than the run's".into(),
+            )));
+        }
+        Ok(())
     }
 
     /// Per-example gradients of `seqs`, preconditioned as `factors` store rows, projected:
@@ -347,16 +377,34 @@ impl<'a> Analyzer<'a> {
         Ok(projector.project(&self.block_rows(seqs, factors, precondition, batch_size)?))
     }
 
-    /// Each group's exact sum of its examples' full-width gradients, preconditioned with
-    /// `factors` (which must be fitted under this analyzer's adapter), with a progress bar:
-    /// what an index keeps as its group sums, computed here for an earlier checkpoint's.
-    pub fn group_sums(
+    /// Factors of `args.strategy` fitted in memory under another adapter of the same blocks
+    /// (an earlier checkpoint's), for [`Self::checkpoint_sums`].
+    pub fn factors_at(
         &self,
+        lora: &TrainableLora,
+        train: &[Sequence],
+        args: &FactorArgs,
+    ) -> Result<Factors, AnalyzerError> {
+        self.check_blocks(lora)?;
+        Ok(Factors::fit(self.model, lora, &self.train_seqs(train), args, |_| {})?)
+    }
+
+    /// The group sums an index keeps, under an earlier checkpoint's adapter `lora` (folder
+    /// `adapter` of the run, id `adapter_id`): each group's exact sum of its examples'
+    /// full-width gradients under `lora`, preconditioned with `factors` fitted under it
+    /// ([`Self::factors_at`]), with a progress bar. For [`Self::build_index`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn checkpoint_sums(
+        &self,
+        lora: &TrainableLora,
         factors: &Factors,
+        adapter: String,
+        adapter_id: B256,
         train: &[Sequence],
         keys: &[GroupKey],
         batch_size: usize,
-    ) -> Result<GroupSums, AnalyzerError> {
+    ) -> Result<CheckpointSums, AnalyzerError> {
+        self.check_blocks(lora)?;
         if keys.len() != train.len() {
             return Err(AnalyzerError::Index(IndexError::Input(format!(
                 "{} group keys for {} examples",
@@ -364,30 +412,25 @@ impl<'a> Analyzer<'a> {
                 train.len()
             ))));
         }
-        let full_dim: usize = self.lora.blocks().iter().map(Block::numel).sum();
+        let full_dim: usize = lora.blocks().iter().map(Block::numel).sum();
         let mut sums = GroupSums::new(full_dim);
-        let bar = progress_bar(train.len() as u64, "group sums");
+        let bar = progress_bar(train.len() as u64, &format!("group sums at {adapter}"));
         let train = self.train_seqs(train);
         let step = batch_size.max(1) * 8;
         for (chunk, keys) in train.chunks(step).zip(keys.chunks(step)) {
-            let blocks =
-                self.block_rows(chunk, factors, factors.strategy.preconditions_rows(), batch_size)?;
-            let rows = Vec::<f32>::try_from(flatten_rows(&blocks).contiguous().view([-1]))
-                .map_err(|e| AnalyzerError::Format {
-                    path: self.output_dir.clone(),
-                    reason: e.to_string(),
-                })?;
-            sums.add(keys, &rows)?;
+            let precondition = factors.strategy.preconditions_rows();
+            let blocks = self.block_rows_at(lora, chunk, factors, precondition, batch_size)?;
+            sums.add(keys, &self.flat_values(&flatten_rows(&blocks))?)?;
             bar.inc(chunk.len() as u64);
         }
         bar.finish_and_clear();
-        Ok(sums)
+        Ok(CheckpointSums { adapter, adapter_id, sums })
     }
 
     /// Builds `index_<name>`: every training example's gradient (preconditioned for K-FAC and
     /// EK-FAC), projected, in manifest order, with a progress bar. With `groups` (one key per
     /// example) a projected index also keeps each group's exact sum (see [`crate::index`]),
-    /// and the sums at any earlier `checkpoints` given (each from [`Analyzer::group_sums`] of
+    /// and the sums at any earlier `checkpoints` given (each from [`Analyzer::checkpoint_sums`] of
     /// that checkpoint); DataInf, not linear in the rows, keeps none.
     #[allow(clippy::too_many_arguments)]
     pub fn build_index(
@@ -445,10 +488,6 @@ impl<'a> Analyzer<'a> {
         let bar = progress_bar(train.len() as u64, &format!("index {name}"));
         let train = self.train_seqs(train);
         let step = args.batch_size.max(1) * 8;
-        let values = |t: Tensor| {
-            Vec::<f32>::try_from(t.contiguous().view([-1]))
-                .map_err(|e| AnalyzerError::Format { path: dir.clone(), reason: e.to_string() })
-        };
         for (c, chunk) in train.chunks(step).enumerate() {
             let blocks = self.block_rows(
                 chunk,
@@ -456,10 +495,10 @@ impl<'a> Analyzer<'a> {
                 factors.strategy.preconditions_rows(),
                 args.batch_size,
             )?;
-            writer.push(&values(projector.project(&blocks))?)?;
+            writer.push(&self.flat_values(&projector.project(&blocks))?)?;
             if let Some(keys) = groups {
                 let keys = &keys[c * step..c * step + chunk.len()];
-                writer.add_to_groups(keys, &values(flatten_rows(&blocks))?)?;
+                writer.add_to_groups(keys, &self.flat_values(&flatten_rows(&blocks))?)?;
             }
             bar.inc(chunk.len() as u64);
         }
@@ -493,15 +532,9 @@ impl<'a> Analyzer<'a> {
         let seq = self.task.measurement_sequence(query);
         let id = Factors::identity(self.lora, 0);
         let blocks = self.block_rows(std::slice::from_ref(&seq), &id, false, 1)?;
-        let values = |t: Tensor| {
-            Vec::<f32>::try_from(t.contiguous().view([-1])).map_err(|e| AnalyzerError::Format {
-                path: self.output_dir.clone(),
-                reason: e.to_string(),
-            })
-        };
         Ok(QueryRows {
-            projected: values(projector.project(&blocks))?,
-            full: values(flatten_rows(&blocks))?,
+            projected: self.flat_values(&projector.project(&blocks))?,
+            full: self.flat_values(&flatten_rows(&blocks))?,
         })
     }
 
@@ -512,16 +545,11 @@ impl<'a> Analyzer<'a> {
         lora: &TrainableLora,
         query: &Sequence,
     ) -> Result<Vec<f32>, AnalyzerError> {
-        if lora.blocks() != self.lora.blocks() {
-            return Err(AnalyzerError::Index(IndexError::Input(
-                "the checkpoint's adapter has other blocks than the run's".into(),
-            )));
-        }
+        self.check_blocks(lora)?;
         let seq = self.task.measurement_sequence(query);
-        let grads = per_example_grads(self.model, lora, std::slice::from_ref(&seq), 1)?;
-        Vec::<f32>::try_from(flatten_rows(&grads).contiguous().view([-1])).map_err(|e| {
-            AnalyzerError::Format { path: self.output_dir.clone(), reason: e.to_string() }
-        })
+        let id = Factors::identity(lora, 0);
+        let blocks = self.block_rows_at(lora, std::slice::from_ref(&seq), &id, false, 1)?;
+        self.flat_values(&flatten_rows(&blocks))
     }
 
     /// Influence scores `[queries, train]` in memory (kronfluence's pairwise scores), saved as

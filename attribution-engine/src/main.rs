@@ -3,14 +3,11 @@
 
 use alloy_primitives::{Address, B256};
 use attribution_engine::{
-    Analyzer, CheckpointSums, FactorArgs, Factors, IndexArgs, LoraConfig, Manifest, Run, Strategy,
-    TrainConfig, TrainableLora,
+    FactorArgs, IndexArgs, LoraConfig, Manifest, Run, Strategy, TrainConfig,
     attribution::attribute,
     context::Context,
-    data::{Example, Sequence},
+    data::Example,
     datanet::{DatanetStore, Status},
-    index::GroupKey,
-    train::layout,
 };
 use clap::{Args, Parser, Subcommand};
 use openlora_server::{LlamaConfig, ModuleKind, model::Llama};
@@ -277,16 +274,16 @@ fn run(cli: Cli) -> Result<(), BoxError> {
                     damping_factor: checkpoint_damping,
                     batch_size: 16,
                 };
+                if f.strategy == Strategy::Datainf {
+                    return Err("DataInf indexes keep no group sums, so no checkpoint sums".into());
+                }
                 for (adapter, adapter_id, lora) in ctx.earlier_checkpoints(checkpoints)? {
-                    sums.push(checkpoint_sums(
-                        &ctx,
-                        &train,
-                        &groups,
-                        adapter,
-                        adapter_id,
-                        &lora,
-                        &factor_args,
-                    )?);
+                    let at = analyzer.factors_at(&lora, &train, &factor_args)?;
+                    let c = &lora;
+                    sums.push(
+                        analyzer
+                            .checkpoint_sums(c, &at, adapter, adapter_id, &train, &groups, 16)?,
+                    );
                 }
             }
             let index = analyzer.build_index(
@@ -332,30 +329,6 @@ fn run(cli: Cli) -> Result<(), BoxError> {
         }
     }
     Ok(())
-}
-
-/// The group sums at one earlier checkpoint: factors of the index's strategy fitted under that
-/// checkpoint's adapter, each example's gradient preconditioned with them and summed per group.
-fn checkpoint_sums(
-    ctx: &Context,
-    train: &[Sequence],
-    groups: &[GroupKey],
-    adapter: String,
-    adapter_id: B256,
-    lora: &TrainableLora,
-    args: &FactorArgs,
-) -> Result<CheckpointSums, BoxError> {
-    let analyzer =
-        Analyzer::new(ctx.run.dir.join(layout::ANALYSIS), &ctx.model, lora, ctx.fingerprint);
-    let factors = match args.strategy {
-        Strategy::Identity => Factors::identity(lora, train.len()),
-        Strategy::Kfac | Strategy::Ekfac => Factors::fit(&ctx.model, lora, train, args, |_| {})?,
-        Strategy::Datainf => {
-            return Err("DataInf indexes keep no group sums, so no checkpoint sums".into());
-        }
-    };
-    let sums = analyzer.group_sums(&factors, train, groups, 16)?;
-    Ok(CheckpointSums { adapter, adapter_id, sums })
 }
 
 fn datanet(cmd: DatanetCommand) -> Result<(), BoxError> {

@@ -3,8 +3,8 @@
 
 use crate::common::{contributor, examples, small_train_config, tiny_model};
 use attribution_engine::{
-    Analyzer, AnalyzerError, CheckpointSums, FactorArgs, Factors, IndexArgs, IndexError,
-    LoraConfig, Manifest, Run, Strategy, TrainableLora,
+    Analyzer, AnalyzerError, FactorArgs, Factors, IndexArgs, IndexError, LoraConfig, Manifest, Run,
+    Strategy, TrainableLora,
     attribution::{AttributeError, Totals, attribute},
     context::{Context, ContextError},
     data::{query_sequence, training_sequence},
@@ -178,14 +178,10 @@ fn train_serve_index_and_attribute_a_verbatim_quote() {
     let mut sums = Vec::new();
     let mut fitted = Vec::new();
     for (adapter, adapter_id, lora_c) in &earlier {
-        let f = Factors::fit(&model, lora_c, &train, &args, |_| {}).unwrap();
-        let at = Analyzer::new(&analysis, &model, lora_c, fingerprint);
-        let group_sums = at.group_sums(&f, &train, &groups, 16).unwrap();
-        sums.push(CheckpointSums {
-            adapter: adapter.clone(),
-            adapter_id: *adapter_id,
-            sums: group_sums,
-        });
+        let f = analyzer.factors_at(lora_c, &train, &args).unwrap();
+        let at =
+            analyzer.checkpoint_sums(lora_c, &f, adapter.clone(), *adapter_id, &train, &groups, 16);
+        sums.push(at.unwrap());
         fitted.push(f);
     }
     let ckpt_index = analyzer

@@ -18,7 +18,7 @@ use alloy::{
     sol_types::{SolCall, SolValue},
 };
 use attribution_engine::{
-    Analyzer, CheckpointSums, FactorArgs, Factors, IndexArgs, Run, Strategy,
+    Analyzer, FactorArgs, IndexArgs, Run, Strategy,
     attribution::Totals,
     chain::Chain as EngineChain,
     data::training_sequence,
@@ -158,11 +158,11 @@ fn fixture() -> &'static Fixture {
         // With the sums at the run's one earlier checkpoint: the worker loads its adapter.
         let rel = run.earlier_checkpoints()[0].clone();
         let (ckpt_id, ckpt) = run.load_checkpoint(&rel, &model_cfg).unwrap();
-        let ckpt_factors = Factors::fit(&model, &ckpt, &train, &args, |_| {}).unwrap();
-        let sums = Analyzer::new(run_dir.join("analysis"), &model, &ckpt, fingerprint)
-            .group_sums(&ckpt_factors, &train, &groups, 16)
+        let ckpt_factors = analyzer.factors_at(&ckpt, &train, &args).unwrap();
+        let sums = analyzer
+            .checkpoint_sums(&ckpt, &ckpt_factors, rel, ckpt_id.0, &train, &groups, 16)
             .unwrap();
-        let checkpoints = vec![CheckpointSums { adapter: rel, adapter_id: ckpt_id.0, sums }];
+        let checkpoints = vec![sums];
         analyzer
             .build_index(
                 "main",
