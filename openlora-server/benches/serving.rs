@@ -24,6 +24,7 @@ use openlora_server::{
     ModuleKind, Prompt, RandomAdapter, SamplingParams,
     adapter::{AdapterSpec, load_adapter_dir, parse_adapter, read_adapter_dir},
     config::LlamaConfig,
+    cpu,
     kv::KvCache,
     lora::{
         AutoBackend, BgmvBackend, GatherBackend, GroupedBackend, LoraBackend, LoraMapping,
@@ -310,8 +311,10 @@ fn backends(cfg: &LlamaConfig) {
     println!(
         "\nLoRA backends on one {d_in}x{d_out} module, rank {RANK} (µs per call; base matmul for scale):"
     );
-    println!("| batch shape | base x·Wᵀ | bgmv-cpu | gather-bmm | grouped-mm | auto |");
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "| batch shape | base x·Wᵀ | bgmv-cpu | bgmv-cpu, portable kernel | gather-bmm | grouped-mm | auto |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     let shapes: [(&str, usize, usize); 5] = [
         ("decode: 32 rows, 32 adapters", 32, 32),
         ("decode: 64 rows, 64 adapters", 64, 64),
@@ -343,7 +346,17 @@ fn backends(cfg: &LlamaConfig) {
         };
         let (bg, g, gr) = (run(&BgmvBackend), run(&GatherBackend), run(&GroupedBackend));
         let auto = run(&AutoBackend::default());
-        println!("| {name} | {base:.0} | {bg:.0} | {g:.0} | {gr:.0} | {auto:.0} |");
+        // The kernel `bgmv-cpu` runs where the CPU has no AVX-512, on the same memory.
+        let (xs, a, b) = (
+            cpu::stored::<f32, f32>(&x).expect("f32"),
+            cpu::stored::<f32, f32>(&slots.a).expect("f32"),
+            cpu::stored::<f32, f32>(&slots.b).expect("f32"),
+        );
+        let ys = cpu::stored_mut::<f32, f32>(&mut y).expect("f32");
+        let portable = time(&mut || {
+            cpu::bgmv_portable::<f32, f32, f32>(ys, xs, a, b, &idx, d_in, RANK, d_out)
+        });
+        println!("| {name} | {base:.0} | {bg:.0} | {portable:.0} | {g:.0} | {gr:.0} | {auto:.0} |");
     }
 }
 

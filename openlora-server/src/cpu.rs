@@ -7,10 +7,14 @@
 //! Tensors may be stored as f32, f64 or bf16 ([`Load`]); arithmetic runs in f32 or f64
 //! ([`Scalar`]), and bf16 results are rounded once per element when written back ([`Store`]).
 //! On x86-64 CPUs with AVX2 and FMA the kernels run a copy compiled for those instructions
-//! (chosen at run time, so the binary still runs on any x86-64). Callers fall back to libtorch
+//! (chosen at run time, so the binary still runs on any x86-64), and on CPUs with AVX-512
+//! (F/BW/VL/BF16) BGMV runs a kernel written for it ([`avx512`]). Callers fall back to libtorch
 //! ops for other dtypes and devices.
 
 use tch::{Device, Kind, Tensor};
+
+#[cfg(target_arch = "x86_64")]
+pub mod avx512;
 
 /// The arithmetic type of a kernel: f32 or f64.
 pub trait Scalar:
@@ -197,12 +201,29 @@ fn widen<T: Scalar, W: Load<T>>(dst: &mut [T], src: &[W]) {
 /// `buf` (which must be as long as `src`).
 #[inline(always)]
 fn widened<'a, T: Scalar, W: Load<T>>(buf: &'a mut [T], src: &'a [W]) -> &'a [T] {
-    if std::any::TypeId::of::<W>() == std::any::TypeId::of::<T>() {
-        // SAFETY: `W` and `T` are the same type (checked above), so the slice is a `[T]`.
-        return unsafe { &*(src as *const [W] as *const [T]) };
+    if let Some(same) = cast::<W, T>(src) {
+        return same;
     }
     widen(buf, src);
     &buf[..src.len()]
+}
+
+/// Whether `A` and `B` are the same type.
+fn same<A: 'static, B: 'static>() -> bool {
+    std::any::TypeId::of::<A>() == std::any::TypeId::of::<B>()
+}
+
+/// `s` as `[B]` where `A` is `B` (a generic kernel handing a slice to a concrete one).
+fn cast<A: 'static, B: 'static>(s: &[A]) -> Option<&[B]> {
+    // SAFETY: `A` and `B` are the same type, so the slice is a `[B]`.
+    same::<A, B>().then(|| unsafe { &*(s as *const [A] as *const [B]) })
+}
+
+/// [`cast`] for a mutable slice.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+fn cast_mut<A: 'static, B: 'static>(s: &mut [A]) -> Option<&mut [B]> {
+    // SAFETY: as in `cast`.
+    same::<A, B>().then(|| unsafe { &mut *(s as *mut [A] as *mut [B]) })
 }
 
 /// Whether to run the copies of the kernels compiled for AVX2 and FMA (x86-64 CPUs that have
@@ -217,8 +238,45 @@ fn wide_simd() -> bool {
 /// `x` `[n, d_in]`, `a` `[slots, r, d_in]`, `bt` `[slots, r, d_out]` and `y` `[n, d_out]`;
 /// activations are stored as `X` and the slots as `W` (either may be bf16), the arithmetic runs
 /// in `T`. Shapes must have been checked by the caller.
+///
+/// In f32 on CPUs with AVX-512 (F/BW/VL/BF16) this runs [`avx512::bgmv`], whose sums agree
+/// with [`bgmv_portable`]'s to rounding; otherwise [`bgmv_portable`].
 #[allow(clippy::too_many_arguments)]
 pub fn bgmv<T: Scalar, X: Store<T>, W: Load<T>>(
+    y: &mut [X],
+    x: &[X],
+    a: &[W],
+    bt: &[W],
+    idx: &[i64],
+    d_in: usize,
+    r: usize,
+    d_out: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if same::<T, f32>() && avx512::available() {
+        macro_rules! run {
+            ($x:ty, $w:ty) => {
+                if let (Some(y), Some(x), Some(a), Some(bt)) =
+                    (cast_mut::<X, $x>(y), cast::<X, $x>(x), cast::<W, $w>(a), cast::<W, $w>(bt))
+                {
+                    // SAFETY: the CPU has the features (`available`); shapes per this
+                    // function's contract.
+                    return unsafe { avx512::bgmv::<$x, $w>(y, x, a, bt, idx, d_in, r, d_out) };
+                }
+            };
+        }
+        run!(f32, f32);
+        run!(f32, Bf16);
+        run!(Bf16, Bf16);
+        run!(Bf16, f32);
+    }
+    bgmv_portable::<T, X, W>(y, x, a, bt, idx, d_in, r, d_out)
+}
+
+/// [`bgmv`] without the AVX-512 kernel: the loops below, compiled for AVX2 and FMA where the
+/// CPU has them (bit-identical results either way).
+#[allow(clippy::too_many_arguments)]
+pub fn bgmv_portable<T: Scalar, X: Store<T>, W: Load<T>>(
     y: &mut [X],
     x: &[X],
     a: &[W],
@@ -464,7 +522,7 @@ mod tests {
         assert!(Bf16::store(f32::from_bits(0x7fff_ffff)).load().is_nan(), "no carry into inf");
     }
 
-    /// The copies compiled for AVX2/FMA (what `bgmv` and `paged_decode_attention` run on such
+    /// The copies compiled for AVX2/FMA (what `bgmv_portable` and `paged_decode_attention` run on such
     /// CPUs) give bit-for-bit the results of the baseline copies (the bodies as compiled into
     /// this test), in f32 and in bf16.
     #[test]
@@ -487,7 +545,7 @@ mod tests {
         );
         let mut wide = stored::<f32, f32>(&y).unwrap().to_vec();
         let mut base = wide.clone();
-        bgmv::<f32, f32, f32>(&mut wide, xs, as_, bs, &idx, d_in, r, d_out);
+        bgmv_portable::<f32, f32, f32>(&mut wide, xs, as_, bs, &idx, d_in, r, d_out);
         bgmv_body::<f32, f32, f32>(&mut base, xs, as_, bs, &idx, d_in, r, d_out);
         assert_eq!(bits(&wide), bits(&base));
         let bf = |t: &Tensor| t.to_kind(Kind::BFloat16);
@@ -499,7 +557,7 @@ mod tests {
         );
         let mut wide = stored::<f32, Bf16>(&yb).unwrap().to_vec();
         let mut base = wide.clone();
-        bgmv::<f32, Bf16, Bf16>(&mut wide, xs, as_, bs, &idx, d_in, r, d_out);
+        bgmv_portable::<f32, Bf16, Bf16>(&mut wide, xs, as_, bs, &idx, d_in, r, d_out);
         bgmv_body::<f32, Bf16, Bf16>(&mut base, xs, as_, bs, &idx, d_in, r, d_out);
         assert_eq!(wide, base);
         assert_ne!(wide, stored::<f32, Bf16>(&yb).unwrap(), "the deltas were added");

@@ -1,0 +1,360 @@
+//! The BGMV kernel written for AVX-512 (x86-64 CPUs with AVX-512 F/BW/VL/BF16): 16 f32 lanes
+//! per instruction, fused multiply-adds, bf16 widened in registers instead of through a buffer,
+//! and, with bf16 activations and slots, the shrink's dot products on `vdpbf16ps` (32 products
+//! per instruction, each exact in f32). The portable kernel spends most of its time widening
+//! and re-reading rows; this one is bound by reading the adapters.
+//!
+//! Sums run in another order than in the portable kernel (and fused), so the two agree to
+//! rounding, not bit for bit; bf16 results are rounded to nearest even once per element, as
+//! there.
+
+use super::{Bf16, Load};
+use std::arch::x86_64::*;
+
+/// Whether this CPU can run [`bgmv`].
+pub fn available() -> bool {
+    std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512bw")
+        && std::is_x86_feature_detected!("avx512vl")
+        && std::is_x86_feature_detected!("avx512bf16")
+        && std::is_x86_feature_detected!("fma")
+}
+
+/// The mask of the first `n ≤ 16` lanes.
+#[inline(always)]
+fn first(n: usize) -> u16 {
+    if n >= 16 { u16::MAX } else { (1u16 << n) - 1 }
+}
+
+/// A stored element type read and written 16 lanes at a time as f32.
+pub trait Lanes: Load<f32> {
+    /// `n ≤ 16` values from `p` widened to f32 (the other lanes zero).
+    ///
+    /// # Safety
+    /// `p..p + n` is readable and the CPU has what [`available`] checks.
+    unsafe fn load16(p: *const Self, n: usize) -> __m512;
+
+    /// The first `n ≤ 16` lanes of `v` written to `p` (rounded to nearest even where narrower).
+    ///
+    /// # Safety
+    /// `p..p + n` is writable and the CPU has what [`available`] checks.
+    unsafe fn store16(p: *mut Self, v: __m512, n: usize);
+}
+
+impl Lanes for f32 {
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn load16(p: *const Self, n: usize) -> __m512 {
+        unsafe { _mm512_maskz_loadu_ps(first(n), p) }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn store16(p: *mut Self, v: __m512, n: usize) {
+        unsafe { _mm512_mask_storeu_ps(p, first(n), v) }
+    }
+}
+
+impl Lanes for Bf16 {
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn load16(p: *const Self, n: usize) -> __m512 {
+        // A bf16 value is the top half of its f32.
+        let h = unsafe { _mm256_maskz_loadu_epi16(first(n), p as *const i16) };
+        _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn store16(p: *mut Self, v: __m512, n: usize) {
+        // Round to nearest, ties to even, as `Bf16::store` does; a NaN stays a quiet NaN.
+        let bits = _mm512_castps_si512(v);
+        let top = _mm512_srli_epi32::<16>(bits);
+        let bias = _mm512_add_epi32(
+            _mm512_and_si512(top, _mm512_set1_epi32(1)),
+            _mm512_set1_epi32(0x7fff),
+        );
+        let rounded = _mm512_srli_epi32::<16>(_mm512_add_epi32(bits, bias));
+        let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+        let out =
+            _mm512_mask_mov_epi32(rounded, nan, _mm512_or_si512(top, _mm512_set1_epi32(0x40)));
+        unsafe { _mm256_mask_storeu_epi16(p as *mut i16, first(n), _mm512_cvtepi32_epi16(out)) }
+    }
+}
+
+/// The shrink's dot products of activations stored as `Self` with slot rows stored as `W`.
+pub trait Shrink<W: Lanes>: Lanes {
+    /// `Σ x·a_j` over `k` values for the four rows `a_j = a + j·stride` (`j < 4`).
+    ///
+    /// # Safety
+    /// `x..x + k` and each `a_j..a_j + k` are readable and the CPU has what [`available`]
+    /// checks.
+    unsafe fn dot4(x: *const Self, a: *const W, stride: usize, k: usize) -> [f32; 4];
+}
+
+/// [`Shrink::dot4`] widened to f32 with fused multiply-adds (where either side is f32: f32
+/// activations keep their precision).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma")]
+unsafe fn dot4_f32<X: Lanes, W: Lanes>(
+    x: *const X,
+    a: *const W,
+    stride: usize,
+    k: usize,
+) -> [f32; 4] {
+    let mut acc = [_mm512_setzero_ps(); 4];
+    let mut at = 0;
+    while at < k {
+        let n = (k - at).min(16);
+        // SAFETY: `at + n ≤ k` values of `x` and of each row (the caller's contract).
+        let xv = unsafe { X::load16(x.add(at), n) };
+        for (j, acc) in acc.iter_mut().enumerate() {
+            let av = unsafe { W::load16(a.add(j * stride + at), n) };
+            *acc = _mm512_fmadd_ps(xv, av, *acc);
+        }
+        at += n;
+    }
+    let mut out = [0f32; 4];
+    for (o, v) in out.iter_mut().zip(acc) {
+        *o = _mm512_reduce_add_ps(v);
+    }
+    out
+}
+
+impl Shrink<f32> for f32 {
+    #[inline]
+    unsafe fn dot4(x: *const Self, a: *const f32, stride: usize, k: usize) -> [f32; 4] {
+        unsafe { dot4_f32(x, a, stride, k) }
+    }
+}
+
+impl Shrink<Bf16> for f32 {
+    #[inline]
+    unsafe fn dot4(x: *const Self, a: *const Bf16, stride: usize, k: usize) -> [f32; 4] {
+        unsafe { dot4_f32(x, a, stride, k) }
+    }
+}
+
+impl Shrink<f32> for Bf16 {
+    #[inline]
+    unsafe fn dot4(x: *const Self, a: *const f32, stride: usize, k: usize) -> [f32; 4] {
+        unsafe { dot4_f32(x, a, stride, k) }
+    }
+}
+
+impl Shrink<Bf16> for Bf16 {
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
+    unsafe fn dot4(x: *const Self, a: *const Bf16, stride: usize, k: usize) -> [f32; 4] {
+        // Pairs of products summed into each f32 lane by `vdpbf16ps`.
+        let mut acc = [_mm512_setzero_ps(); 4];
+        let mut at = 0;
+        while at < k {
+            let n = (k - at).min(32);
+            let m = if n >= 32 { u32::MAX } else { (1u32 << n) - 1 };
+            // SAFETY: `at + n ≤ k` values of `x` and of each row (the caller's contract);
+            // `__m512bh` is 32 bf16 values, the same 64 bytes as the `__m512i` loaded.
+            let xv: __m512bh = unsafe {
+                std::mem::transmute(_mm512_maskz_loadu_epi16(m, x.add(at) as *const i16))
+            };
+            for (j, acc) in acc.iter_mut().enumerate() {
+                let row = unsafe { a.add(j * stride + at) } as *const i16;
+                let av: __m512bh = unsafe { std::mem::transmute(_mm512_maskz_loadu_epi16(m, row)) };
+                *acc = _mm512_dpbf16_ps(*acc, xv, av);
+            }
+            at += n;
+        }
+        let mut out = [0f32; 4];
+        for (o, v) in out.iter_mut().zip(acc) {
+            *o = _mm512_reduce_add_ps(v);
+        }
+        out
+    }
+}
+
+/// BGMV as [`super::bgmv`] (same shapes and contract), computed in f32.
+///
+/// # Safety
+/// The CPU has what [`available`] checks. Shapes were checked by the caller, as for
+/// [`super::bgmv`]: `x` holds `idx.len()·d_in` values, `y` `idx.len()·d_out`, and every
+/// non-negative index addresses a slot of `a` (`r·d_in` values) and of `bt` (`r·d_out`).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16,fma")]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn bgmv<X: Shrink<W>, W: Lanes>(
+    y: &mut [X],
+    x: &[X],
+    a: &[W],
+    bt: &[W],
+    idx: &[i64],
+    d_in: usize,
+    r: usize,
+    d_out: usize,
+) {
+    let mut s = vec![0f32; r];
+    for (i, &slot) in idx.iter().enumerate() {
+        if slot < 0 {
+            continue;
+        }
+        let slot = slot as usize;
+        let xi = x[i * d_in..(i + 1) * d_in].as_ptr();
+        let a_s = &a[slot * r * d_in..(slot + 1) * r * d_in];
+        // Shrink: s = x · Aᵀ, four rank rows per pass over x (a last partial group reads its
+        // rows one at a time: stride 0 repeats the row in the three other lanes).
+        let mut j = 0;
+        while j < r {
+            if r - j >= 4 {
+                // SAFETY: rows j..j + 4 of `d_in` values lie in `a_s`; features per contract.
+                let got = unsafe { X::dot4(xi, a_s[j * d_in..].as_ptr(), d_in, d_in) };
+                s[j..j + 4].copy_from_slice(&got);
+                j += 4;
+            } else {
+                // SAFETY: row j lies in `a_s`.
+                s[j] = unsafe { X::dot4(xi, a_s[j * d_in..].as_ptr(), 0, d_in) }[0];
+                j += 1;
+            }
+        }
+        // Expand: y += s · Bt, 64 outputs at a time held in registers across the rank rows.
+        let b_s = &bt[slot * r * d_out..(slot + 1) * r * d_out];
+        let yi = &mut y[i * d_out..(i + 1) * d_out];
+        let mut o = 0;
+        while o < d_out {
+            let width = (d_out - o).min(64);
+            let lanes = |q: usize| width.saturating_sub(q * 16).min(16);
+            let mut acc = [_mm512_setzero_ps(); 4];
+            for (q, acc) in acc.iter_mut().enumerate() {
+                if lanes(q) > 0 {
+                    // SAFETY: `o + 16q + lanes(q) ≤ d_out`.
+                    *acc = unsafe { X::load16(yi[o + q * 16..].as_ptr(), lanes(q)) };
+                }
+            }
+            for (j, &sj) in s.iter().enumerate() {
+                // A zero coefficient (a rank padded to the slots' rank) adds nothing.
+                if sj == 0.0 {
+                    continue;
+                }
+                let sv = _mm512_set1_ps(sj);
+                let row = &b_s[j * d_out + o..];
+                for (q, acc) in acc.iter_mut().enumerate() {
+                    if lanes(q) > 0 {
+                        // SAFETY: inside row j of the slot's `Bt`, as for the loads of `y`.
+                        let bv = unsafe { W::load16(row[q * 16..].as_ptr(), lanes(q)) };
+                        *acc = _mm512_fmadd_ps(sv, bv, *acc);
+                    }
+                }
+            }
+            for (q, acc) in acc.iter().enumerate() {
+                if lanes(q) > 0 {
+                    // SAFETY: as for the loads.
+                    unsafe { X::store16(yi[o + q * 16..].as_mut_ptr(), *acc, lanes(q)) };
+                }
+            }
+            o += width;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::{Store, bgmv, bgmv_portable, stored};
+    use tch::{Device, Kind, Tensor};
+
+    /// The vector rounding to bf16 is `Bf16::store`'s, bit for bit: ties both ways,
+    /// subnormals, infinities, NaN, and a partial last group of lanes.
+    #[test]
+    fn bf16_lanes_round_as_the_scalar_store() {
+        if !available() {
+            eprintln!("skipped: this CPU lacks AVX-512 F/BW/VL/BF16");
+            return;
+        }
+        let mut values: Vec<f32> = vec![
+            0.0,
+            -0.0,
+            f32::from_bits(0x3f80_8000),
+            f32::from_bits(0x3f81_8000),
+            f32::from_bits(0x3f80_8001),
+            f32::MAX,
+            1e-40,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            f32::from_bits(0x7fff_ffff),
+        ];
+        values.extend((0..1000).map(|i| ((i as f32) * 0.731).sin() * 10f32.powi(i % 20 - 10)));
+        let mut got = vec![Bf16(0xdead); values.len()];
+        for (src, dst) in values.chunks(16).zip(got.chunks_mut(16)) {
+            // SAFETY: features checked; `src.len()` values in both.
+            unsafe {
+                let v = <f32 as Lanes>::load16(src.as_ptr(), src.len());
+                <Bf16 as Lanes>::store16(dst.as_mut_ptr(), v, src.len());
+            }
+        }
+        for (v, g) in values.iter().zip(&got) {
+            if v.is_nan() {
+                assert!(g.load().is_nan(), "{v:e} → {:#x}", g.0);
+            } else {
+                assert_eq!(*g, Bf16::store(*v), "{v:e} ({:#x})", v.to_bits());
+            }
+        }
+    }
+
+    /// The AVX-512 kernel (what `bgmv` runs here) against the portable one, for each pair of
+    /// stored types, on widths that are not multiples of the vector widths, ranks not multiples
+    /// of four, rows without an adapter, repeated adapters and a rank padded with zeros.
+    #[test]
+    fn avx512_kernel_agrees_with_the_portable_one() {
+        if !available() {
+            eprintln!("skipped: this CPU lacks AVX-512 F/BW/VL/BF16");
+            return;
+        }
+        tch::manual_seed(9);
+        for (n, d_in, r, d_out) in
+            [(5, 40, 3, 24), (7, 512, 16, 256), (4, 97, 5, 70), (3, 33, 8, 129)]
+        {
+            let f = |shape: &[i64]| Tensor::randn(shape, (Kind::Float, Device::Cpu));
+            let (x, y) = (f(&[n, d_in]), f(&[n, d_out]));
+            let a = f(&[4, r, d_in]);
+            // Slot 1 holds a lower-rank adapter: its last rank row is zero, as in the slots.
+            let bt = f(&[4, r, d_out]);
+            let _ = bt.get(1).get(r - 1).zero_();
+            let idx: Vec<i64> = (0..n).map(|i| [2, -1, 0, 1, 2, 3, -1][i as usize % 7]).collect();
+            let (n, d_in, r, d_out) = (n as usize, d_in as usize, r as usize, d_out as usize);
+            macro_rules! check {
+                ($x:ty, $w:ty, $kx:expr, $kw:expr, $rel:expr) => {{
+                    let (x, y, a, bt) =
+                        (x.to_kind($kx), y.to_kind($kx), a.to_kind($kw), bt.to_kind($kw));
+                    let (xs, as_, bs) = (
+                        stored::<f32, $x>(&x).unwrap(),
+                        stored::<f32, $w>(&a).unwrap(),
+                        stored::<f32, $w>(&bt).unwrap(),
+                    );
+                    let before = stored::<f32, $x>(&y).unwrap().to_vec();
+                    let (mut fast, mut portable) = (before.clone(), before.clone());
+                    bgmv::<f32, $x, $w>(&mut fast, xs, as_, bs, &idx, d_in, r, d_out);
+                    bgmv_portable::<f32, $x, $w>(&mut portable, xs, as_, bs, &idx, d_in, r, d_out);
+                    // Sums in another order differ by a few f32 roundings of their largest
+                    // terms (scale: the largest output), plus, in bf16, one rounding of the
+                    // output.
+                    let scale = portable.iter().fold(1f32, |m, v| m.max(v.load().abs()));
+                    for (k, ((f, p), b)) in fast.iter().zip(&portable).zip(&before).enumerate() {
+                        let (f, p, b) = (f.load(), p.load(), b.load());
+                        assert!(
+                            (f - p).abs() <= $rel * p.abs() + 1e-5 * scale,
+                            "{}: ({n}, {d_in}, {r}, {d_out}) at {k}: {f} vs {p}",
+                            stringify!($x, $w)
+                        );
+                        if idx[k / d_out] < 0 {
+                            assert_eq!(f, b, "a row without an adapter is untouched");
+                        }
+                    }
+                    assert_ne!(fast, before, "the deltas were added");
+                }};
+            }
+            check!(f32, f32, Kind::Float, Kind::Float, 0.0);
+            check!(f32, Bf16, Kind::Float, Kind::BFloat16, 0.0);
+            // bf16 outputs: sums that straddle a rounding boundary round one ulp apart.
+            check!(Bf16, Bf16, Kind::BFloat16, Kind::BFloat16, 1.0 / 128.0);
+            check!(Bf16, f32, Kind::BFloat16, Kind::Float, 1.0 / 128.0);
+        }
+    }
+}
