@@ -5,7 +5,7 @@
 //! convention). Serving never merges: `x·W'ᵀ = x·Wᵀ + s·(x·Aᵀ)·Bᵀ` costs `r·(in + out)` extra
 //! multiply-adds per row instead of a copy of `W` per adapter.
 
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// Errors from LoRA weights of the wrong shape.
 #[derive(Debug, thiserror::Error)]
@@ -214,7 +214,7 @@ pub struct LoraMapping {
     groups_host: Vec<(i64, Vec<i64>)>,
     /// The same as tensors, built on first use by the grouped backend.
     groups: std::cell::OnceCell<Vec<(i64, Tensor)>>,
-    device: tch::Device,
+    device: Device,
     /// Largest slot index used plus one (for bounds checks).
     max_slot: i64,
     /// The per-row slots as given (`-1` = none), for kernels that take them from the host.
@@ -223,7 +223,7 @@ pub struct LoraMapping {
 
 impl LoraMapping {
     /// Prepares the mapping of `indices` (one slot per row, `-1` = none) on `device`.
-    pub fn new(indices: &[i64], device: tch::Device) -> Self {
+    pub fn new(indices: &[i64], device: Device) -> Self {
         let mut rows = Vec::new();
         let mut slots = Vec::new();
         let mut by_slot: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
@@ -475,17 +475,26 @@ impl LoraBackend for GroupedBackend {
 /// SGMV for long segments, BGMV for the rest, in one call: rows of an adapter that holds at
 /// least `grouped_min_rows` rows in the batch (a prompt being prefilled) go through two plain
 /// matmuls for that adapter ([`GroupedBackend`]'s way); all other rows (decode tokens, one or a
-/// few per adapter) go through the BGMV kernel ([`BgmvBackend`]). The threshold comes from the
+/// few per adapter) go through the BGMV kernel ([`BgmvBackend`]). The thresholds come from the
 /// backend comparison in BENCHMARKS.md.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy)]
 pub struct AutoBackend {
-    /// Minimum rows of one adapter for the grouped path.
-    pub grouped_min_rows: usize,
+    /// Minimum rows of one adapter for the grouped path; `None` picks it by the kernel that
+    /// runs ([`AutoBackend::default_min_rows`]).
+    pub grouped_min_rows: Option<usize>,
 }
 
-impl Default for AutoBackend {
-    fn default() -> Self {
-        Self { grouped_min_rows: 8 }
+impl AutoBackend {
+    /// The grouped path's threshold for activations on `device`: 128 rows where the AVX-512
+    /// BGMV kernel runs (it matches two matmuls up to about 64 rows of one adapter in f32 and
+    /// 128 in bf16), 8 elsewhere (the portable kernel is 2–3× slower).
+    pub fn default_min_rows(device: Device) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        if device == Device::Cpu && crate::cpu::avx512::available() {
+            return 128;
+        }
+        let _ = device;
+        8
     }
 }
 
@@ -503,7 +512,8 @@ impl LoraBackend for AutoBackend {
         mapping: &LoraMapping,
     ) -> Result<(), LoraError> {
         check_stacks(y, x, a, b, mapping)?;
-        let big = |rows: &Vec<i64>| rows.len() >= self.grouped_min_rows;
+        let min_rows = self.grouped_min_rows.unwrap_or_else(|| Self::default_min_rows(x.device()));
+        let big = |rows: &Vec<i64>| rows.len() >= min_rows;
         if !mapping.groups_host.iter().any(|(_, rows)| big(rows)) {
             return BgmvBackend.add_lora(y, x, a, b, mapping);
         }
@@ -548,7 +558,7 @@ impl LoraSlots {
         d_in: i64,
         d_out: i64,
         kind: Kind,
-        device: tch::Device,
+        device: Device,
     ) -> Self {
         Self {
             a: Tensor::zeros([max_loras, max_rank, d_in], (kind, device)),
@@ -592,7 +602,6 @@ impl LoraSlots {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tch::Device;
 
     fn randn(shape: &[i64]) -> Tensor {
         Tensor::randn(shape, (Kind::Double, Device::Cpu))
@@ -701,8 +710,12 @@ mod tests {
                 let _ = row.g_add_(&d);
             }
         }
-        let backends: [&dyn LoraBackend; 4] =
-            [&GatherBackend, &GroupedBackend, &BgmvBackend, &AutoBackend { grouped_min_rows: 2 }];
+        let backends: [&dyn LoraBackend; 4] = [
+            &GatherBackend,
+            &GroupedBackend,
+            &BgmvBackend,
+            &AutoBackend { grouped_min_rows: Some(2) },
+        ];
         for backend in backends {
             let mut y = y0.copy();
             backend.add_lora(&mut y, &x, &lora.a, &lora.b, &mapping).unwrap();
