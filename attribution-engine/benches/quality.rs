@@ -22,7 +22,8 @@
 //!    corrupted examples among the 10 % of examples with the most negative influence is
 //!    reported per method, with their median rank: (a) influence summed over the held-out
 //!    queries, (b) the same with each query's scores normalized, (c) influence summed over the
-//!    training examples of the other contributors. A ground-truth line comes with each: the
+//!    training examples of the other contributors, (d) the same with each example's scores
+//!    normalized. A ground-truth line comes with each: the
 //!    queries' summed loss after fine-tunes without the victim, with it clean and with it
 //!    corrupted, at two seeds, so that the harm can be read against the seed noise.
 //! 5. A verbatim quote of each sampled contributor's training text, attributed.
@@ -990,7 +991,7 @@ fn planted(
             setup.queries.len()
         );
         println!(
-            "  (c) influence on the training examples of the other contributors, summed (no held-out query used):"
+            "  (c) influence on the training examples of the other contributors, summed (no held-out query used); (d) the same with each example's scores scaled to unit norm first:"
         );
         for m in &methods {
             let (found, rank, ratio) = detection(&m.scores, &corrupted, top, false);
@@ -1025,11 +1026,13 @@ fn planted(
                     })
                     .collect();
                 let (found, rank, _) = detection(&others, &corrupted, top, false);
+                let (dfound, drank, _) = detection(&others, &corrupted, top, true);
                 line += &format!(
-                    " | (c) recall {:.2} ({found:2}/{n_bad}), precision {:.2}, rank {:2.0} %",
+                    " | (c) recall {:.2} ({found:2}/{n_bad}), precision {:.2}, rank {:2.0} % | (d) recall {:.2} ({dfound:2}/{n_bad}), rank {drank:2.0} %",
                     found as f64 / n_bad as f64,
                     found as f64 / top as f64,
-                    rank
+                    rank,
+                    dfound as f64 / n_bad as f64,
                 );
             }
             println!("{line}");
