@@ -148,7 +148,7 @@ fn batched_equals_merged_f64_all_backends() {
     batched_vs_merged(Kind::Double, 1e-12, &BgmvBackend);
     batched_vs_merged(Kind::Double, 1e-12, &GatherBackend);
     batched_vs_merged(Kind::Double, 1e-12, &GroupedBackend);
-    batched_vs_merged(Kind::Double, 1e-12, &AutoBackend { grouped_min_rows: 4 });
+    batched_vs_merged(Kind::Double, 1e-12, &AutoBackend { grouped_min_rows: Some(4) });
 }
 
 /// Slots in bf16 under an f32 model: equal to merging the bf16-rounded adapter, to f32 precision.
@@ -159,7 +159,7 @@ fn batched_equals_merged_with_bf16_slots() {
         Kind::Float,
         Some(Kind::BFloat16),
         5e-5,
-        &AutoBackend { grouped_min_rows: 4 },
+        &AutoBackend { grouped_min_rows: Some(4) },
     );
     batched_vs_merged_slots(Kind::Float, Some(Kind::BFloat16), 5e-5, &GatherBackend);
 }
@@ -225,11 +225,14 @@ fn engine_greedy_matches_merged_alone() {
 /// vs f32 model about 0.05, against an adapter effect of 0.3–2.
 #[test]
 fn bf16_model_kernels_match_libtorch_ops() {
-    let fast = batched_run(Kind::BFloat16, None, &AutoBackend { grouped_min_rows: 4 });
+    let fast = batched_run(Kind::BFloat16, None, &AutoBackend { grouped_min_rows: Some(4) });
     let ops = batched_run(Kind::BFloat16, None, &GatherBackend);
-    let f32_run = batched_run(Kind::Float, None, &AutoBackend { grouped_min_rows: 4 });
-    let explicit_slots =
-        batched_run(Kind::BFloat16, Some(Kind::BFloat16), &AutoBackend { grouped_min_rows: 4 });
+    let f32_run = batched_run(Kind::Float, None, &AutoBackend { grouped_min_rows: Some(4) });
+    let explicit_slots = batched_run(
+        Kind::BFloat16,
+        Some(Kind::BFloat16),
+        &AutoBackend { grouped_min_rows: Some(4) },
+    );
     let (mut kernels_vs_ops, mut vs_f32, mut smallest_effect) = (0f64, 0f64, f64::INFINITY);
     for k in 0..fast.logits.len() {
         assert_eq!(fast.logits[k].kind(), Kind::BFloat16);
