@@ -2,7 +2,8 @@
 //! per instruction, fused multiply-adds, bf16 widened in registers instead of through a buffer,
 //! and, with bf16 activations and slots, the shrink's dot products on `vdpbf16ps` (32 products
 //! per instruction, each exact in f32). The portable kernel spends most of its time widening
-//! and re-reading rows; this one is bound by reading the adapters.
+//! and re-reading rows; this one is bound by reading the adapters, and fetches each row's
+//! adapter into L2 while the row before it computes.
 //!
 //! Sums run in another order than in the portable kernel (and fused), so the two agree to
 //! rounding, not bit for bit; bf16 results are rounded to nearest even once per element, as
@@ -216,12 +217,13 @@ pub unsafe fn bgmv<X: Shrink<W>, W: Lanes>(
         // with each group of rank rows and each block of outputs: in a decode step the
         // adapters come from DRAM, and one row's compute is too short for the hardware
         // prefetchers to hide that (this takes a third off the kernel's time with cold adapters).
+        // Rows of one adapter in a row (a prompt) need no prefetch after the first.
         let (next_a, next_b) = match idx[i + 1..].iter().find(|&&n| n >= 0) {
-            Some(&n) => (
+            Some(&n) if n as usize != slot => (
                 a.as_ptr().wrapping_add(n as usize * r * d_in) as *const i8,
                 bt.as_ptr().wrapping_add(n as usize * r * d_out) as *const i8,
             ),
-            None => (std::ptr::null(), std::ptr::null()),
+            _ => (std::ptr::null(), std::ptr::null()),
         };
         let xi = x[i * d_in..(i + 1) * d_in].as_ptr();
         let a_s = &a[slot * r * d_in..(slot + 1) * r * d_in];
