@@ -8,7 +8,7 @@
 //! ([`Scalar`]), and bf16 results are rounded once per element when written back ([`Store`]).
 //! On x86-64 CPUs with AVX2 and FMA the kernels run a copy compiled for those instructions
 //! (chosen at run time, so the binary still runs on any x86-64), and on CPUs with AVX-512
-//! (F/BW/VL/BF16) BGMV runs a kernel written for it ([`avx512`]). Callers fall back to libtorch
+//! (F/BW/VL/BF16) both run kernels written for it ([`avx512`]). Callers fall back to libtorch
 //! ops for other dtypes and devices.
 
 use tch::{Device, Kind, Tensor};
@@ -352,8 +352,54 @@ fn bgmv_body<T: Scalar, X: Store<T>, W: Load<T>>(
 /// kv_heads)` and `ctx_s = slots[offsets[s]..offsets[s + 1]]` (cache rows of the sequence's
 /// positions). `q`, `out`: `[n, heads, hd]`; caches `[rows, kv_heads, hd]`; all stored as `X`,
 /// computed in `T`.
+///
+/// In f32 on CPUs with AVX-512 this runs [`avx512::paged_decode_attention`], which agrees with
+/// [`paged_decode_attention_portable`] to rounding; otherwise the latter.
 #[allow(clippy::too_many_arguments)]
 pub fn paged_decode_attention<T: Scalar, X: Store<T>>(
+    out: &mut [X],
+    q: &[X],
+    k_cache: &[X],
+    v_cache: &[X],
+    offsets: &[usize],
+    slots: &[i64],
+    heads: usize,
+    kv_heads: usize,
+    hd: usize,
+    scale: f64,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if same::<T, f32>() && avx512::available() {
+        macro_rules! run {
+            ($x:ty) => {
+                if let (Some(out), Some(q), Some(k), Some(v)) = (
+                    cast_mut::<X, $x>(out),
+                    cast::<X, $x>(q),
+                    cast::<X, $x>(k_cache),
+                    cast::<X, $x>(v_cache),
+                ) {
+                    // SAFETY: the CPU has the features (`available`); shapes per this
+                    // function's contract.
+                    return unsafe {
+                        avx512::paged_decode_attention::<$x>(
+                            out, q, k, v, offsets, slots, heads, kv_heads, hd, scale,
+                        )
+                    };
+                }
+            };
+        }
+        run!(f32);
+        run!(Bf16);
+    }
+    paged_decode_attention_portable::<T, X>(
+        out, q, k_cache, v_cache, offsets, slots, heads, kv_heads, hd, scale,
+    )
+}
+
+/// [`paged_decode_attention`] without the AVX-512 kernel: the loops below, compiled for AVX2
+/// and FMA where the CPU has them (bit-identical results either way).
+#[allow(clippy::too_many_arguments)]
+pub fn paged_decode_attention_portable<T: Scalar, X: Store<T>>(
     out: &mut [X],
     q: &[X],
     k_cache: &[X],
@@ -522,9 +568,9 @@ mod tests {
         assert!(Bf16::store(f32::from_bits(0x7fff_ffff)).load().is_nan(), "no carry into inf");
     }
 
-    /// The copies compiled for AVX2/FMA (what `bgmv_portable` and `paged_decode_attention` run on such
-    /// CPUs) give bit-for-bit the results of the baseline copies (the bodies as compiled into
-    /// this test), in f32 and in bf16.
+    /// The copies compiled for AVX2/FMA (what `bgmv_portable` and
+    /// `paged_decode_attention_portable` run on such CPUs) give bit-for-bit the results of the
+    /// baseline copies (the bodies as compiled into this test), in f32 and in bf16.
     #[test]
     fn wide_and_baseline_kernels_agree_bitwise() {
         tch::manual_seed(4);
@@ -577,7 +623,7 @@ mod tests {
         );
         let mut wide = vec![0f32; 3 * heads * hd];
         let mut base = wide.clone();
-        paged_decode_attention::<f32, f32>(
+        paged_decode_attention_portable::<f32, f32>(
             &mut wide, qs, ks, vs, &offsets, &ctx, heads, kv_heads, hd, 0.25,
         );
         attention_body::<f32, f32>(

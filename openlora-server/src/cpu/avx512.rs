@@ -1,4 +1,5 @@
-//! The BGMV kernel written for AVX-512 (x86-64 CPUs with AVX-512 F/BW/VL/BF16): 16 f32 lanes
+//! The BGMV and decode-attention kernels written for AVX-512 (x86-64 CPUs with AVX-512
+//! F/BW/VL/BF16). BGMV: 16 f32 lanes
 //! per instruction, fused multiply-adds, bf16 widened in registers instead of through a buffer,
 //! and, with bf16 activations and slots, the shrink's dot products on `vdpbf16ps` (32 products
 //! per instruction, each exact in f32). The portable kernel spends most of its time widening
@@ -284,6 +285,175 @@ pub unsafe fn bgmv<X: Shrink<W>, W: Lanes>(
     }
 }
 
+/// `e^x` in 16 lanes, for `x ≤ 0` (softmax's shifted scores): `x = n·ln 2 + r` with
+/// `|r| ≤ ln 2 / 2`, `e^r` by its Taylor polynomial to degree 7 (truncation under 2⁻²⁸), and
+/// `2^n` applied by `vscalefps`, which flushes what is below f32's range to zero. Within two
+/// units in the last place of `f32::exp`.
+#[inline]
+#[target_feature(enable = "avx512f,fma")]
+fn exp16(x: __m512) -> __m512 {
+    let x = _mm512_max_ps(x, _mm512_set1_ps(-104.0));
+    let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+        _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)),
+    );
+    // ln 2 split in two so that `n · LN2_HI` is exact.
+    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693_145_75), x);
+    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428_606_8e-6), r);
+    let mut p = _mm512_set1_ps(1.0 / 5040.0);
+    for c in [1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
+    }
+    _mm512_scalef_ps(p, n)
+}
+
+/// Decode attention as [`super::paged_decode_attention`] (same shapes and contract), computed
+/// in f32: one pass over a sequence's cached rows for the scores of all heads (each key chunk
+/// loaded once for the query heads that share it), a vectorised softmax, one pass for the
+/// values; rows a few positions ahead are prefetched, since the next position's row is often
+/// in another block.
+///
+/// # Safety
+/// The CPU has what [`available`] checks. Shapes were checked by the caller, as for
+/// [`super::paged_decode_attention`]: `q` and `out` hold `(offsets.len() - 1)·heads·hd`
+/// values, the caches `rows·kv_heads·hd`, every slot addresses a row, `heads` is a multiple of
+/// `kv_heads`, and `offsets` is non-decreasing within `slots`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma")]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn paged_decode_attention<X: Lanes>(
+    out: &mut [X],
+    q: &[X],
+    k_cache: &[X],
+    v_cache: &[X],
+    offsets: &[usize],
+    slots: &[i64],
+    heads: usize,
+    kv_heads: usize,
+    hd: usize,
+    scale: f64,
+) {
+    const AHEAD: usize = 4;
+    let group = heads / kv_heads;
+    let width = kv_heads * hd;
+    let chunks = hd.div_ceil(16);
+    let lanes = |c: usize| (hd - c * 16).min(16);
+    let mut qs = vec![0f32; heads * hd];
+    let mut scores: Vec<f32> = Vec::new();
+    let mut acc = vec![0f32; heads * hd];
+    let mut dots = vec![_mm512_setzero_ps(); group];
+    let row_bytes = width * size_of::<X>();
+    let prefetch = |cache: &[X], r: i64| {
+        let base = cache.as_ptr().wrapping_add(r as usize * width) as *const i8;
+        let mut at = 0;
+        while at < row_bytes {
+            _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(at));
+            at += 64;
+        }
+    };
+    for s in 0..offsets.len().saturating_sub(1) {
+        let ctx = &slots[offsets[s]..offsets[s + 1]];
+        let n = ctx.len();
+        if n == 0 {
+            continue;
+        }
+        let q_at = s * heads * hd;
+        for (h, qh) in qs.chunks_exact_mut(hd).enumerate() {
+            for (v, x) in qh.iter_mut().zip(&q[q_at + h * hd..q_at + (h + 1) * hd]) {
+                *v = x.load() * scale as f32;
+            }
+        }
+        scores.clear();
+        scores.resize(heads * n, 0.0);
+        for (j, &r) in ctx.iter().enumerate() {
+            if let Some(&ahead) = ctx.get(j + AHEAD) {
+                prefetch(k_cache, ahead);
+            }
+            let row = &k_cache[r as usize * width..(r as usize + 1) * width];
+            for g in 0..kv_heads {
+                dots.iter_mut().for_each(|d| *d = _mm512_setzero_ps());
+                for c in 0..chunks {
+                    // SAFETY: `c·16 + lanes(c) ≤ hd` inside KV head g's `hd` values.
+                    let k = unsafe { X::load16(row[g * hd + c * 16..].as_ptr(), lanes(c)) };
+                    for (i, d) in dots.iter_mut().enumerate() {
+                        let h = g * group + i;
+                        // SAFETY: inside query head h's `hd` values of `qs`.
+                        let qv = unsafe { f32::load16(qs[h * hd + c * 16..].as_ptr(), lanes(c)) };
+                        *d = _mm512_fmadd_ps(qv, k, *d);
+                    }
+                }
+                for (i, d) in dots.iter().enumerate() {
+                    scores[(g * group + i) * n + j] = _mm512_reduce_add_ps(*d);
+                }
+            }
+        }
+        for sc in scores.chunks_exact_mut(n) {
+            let max = sc.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut total = _mm512_setzero_ps();
+            let mut at = 0;
+            while at < n {
+                let m = (n - at).min(16);
+                // SAFETY: `at + m ≤ n`, the length of `sc`.
+                unsafe {
+                    let v = f32::load16(sc[at..].as_ptr(), m);
+                    let e = exp16(_mm512_sub_ps(v, _mm512_set1_ps(max)));
+                    // Masked-off lanes hold e^(0 - max) and are not stored or summed.
+                    let e = _mm512_maskz_mov_ps(first(m), e);
+                    total = _mm512_add_ps(total, e);
+                    f32::store16(sc[at..].as_mut_ptr(), e, m);
+                }
+                at += m;
+            }
+            let inv = _mm512_set1_ps(1.0 / _mm512_reduce_add_ps(total));
+            let mut at = 0;
+            while at < n {
+                let m = (n - at).min(16);
+                // SAFETY: as above.
+                unsafe {
+                    let v = f32::load16(sc[at..].as_ptr(), m);
+                    f32::store16(sc[at..].as_mut_ptr(), _mm512_mul_ps(v, inv), m);
+                }
+                at += m;
+            }
+        }
+        acc.iter_mut().for_each(|a| *a = 0.0);
+        for (j, &r) in ctx.iter().enumerate() {
+            if let Some(&ahead) = ctx.get(j + AHEAD) {
+                prefetch(v_cache, ahead);
+            }
+            let row = &v_cache[r as usize * width..(r as usize + 1) * width];
+            for g in 0..kv_heads {
+                for c in 0..chunks {
+                    // SAFETY: as for the keys.
+                    let v = unsafe { X::load16(row[g * hd + c * 16..].as_ptr(), lanes(c)) };
+                    for i in 0..group {
+                        let h = g * group + i;
+                        let p = _mm512_set1_ps(scores[h * n + j]);
+                        let at = h * hd + c * 16;
+                        // SAFETY: inside head h's `hd` values of `acc`.
+                        unsafe {
+                            let a = f32::load16(acc[at..].as_ptr(), lanes(c));
+                            f32::store16(
+                                acc[at..].as_mut_ptr(),
+                                _mm512_fmadd_ps(p, v, a),
+                                lanes(c),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        for h in 0..heads {
+            for c in 0..chunks {
+                let at = h * hd + c * 16;
+                // SAFETY: inside head h's `hd` values of `acc` and of the sequence's `out`.
+                unsafe {
+                    let a = f32::load16(acc[at..].as_ptr(), lanes(c));
+                    X::store16(out[q_at + at..].as_mut_ptr(), a, lanes(c));
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,6 +496,90 @@ mod tests {
             } else {
                 assert_eq!(*g, Bf16::store(*v), "{v:e} ({:#x})", v.to_bits());
             }
+        }
+    }
+
+    /// The vector `e^x` against `f32::exp` over softmax's range: within two units in the last
+    /// place down to f32's normal range, and zero or a subnormal below it.
+    #[test]
+    fn exp16_is_within_two_ulp_of_f32_exp() {
+        if !available() {
+            eprintln!("skipped: this CPU lacks AVX-512 F/BW/VL/BF16");
+            return;
+        }
+        let xs: Vec<f32> = (0..200_000).map(|i| -110.0 * i as f32 / 200_000.0).collect();
+        let mut got = vec![0f32; xs.len()];
+        for (x, g) in xs.chunks(16).zip(got.chunks_mut(16)) {
+            // SAFETY: features checked; 16 values in each chunk (200,000 is a multiple of 16).
+            unsafe { f32::store16(g.as_mut_ptr(), exp16(f32::load16(x.as_ptr(), 16)), 16) };
+        }
+        for (x, g) in xs.iter().zip(&got) {
+            let want = x.exp();
+            if want >= f32::MIN_POSITIVE {
+                let ulps = (g.to_bits() as i64 - want.to_bits() as i64).abs();
+                assert!(ulps <= 2, "e^{x}: {g:e} vs {want:e} ({ulps} ulp)");
+            } else {
+                assert!(*g < f32::MIN_POSITIVE * 2.0 && *g >= 0.0, "e^{x}: {g:e}");
+            }
+        }
+        assert_eq!(got[0], 1.0);
+    }
+
+    /// The AVX-512 decode attention (what `paged_decode_attention` runs here) against the
+    /// portable one, in f32 and bf16: head sizes not multiples of 16, grouped query heads,
+    /// contexts shorter and longer than 16 rows (softmax's partial lane groups, rows prefetched
+    /// ahead), an empty context, and scores spread wide enough that some weights underflow.
+    #[test]
+    fn avx512_attention_agrees_with_the_portable_one() {
+        if !available() {
+            eprintln!("skipped: this CPU lacks AVX-512 F/BW/VL/BF16");
+            return;
+        }
+        tch::manual_seed(5);
+        for (heads, kv_heads, hd, spread) in
+            [(4usize, 2usize, 20usize, 1.0), (8, 4, 64, 1.0), (2, 2, 16, 30.0)]
+        {
+            let rows = 70i64;
+            let f = |shape: &[i64]| Tensor::randn(shape, (Kind::Float, Device::Cpu)) * spread;
+            let (q, k, v) = (
+                f(&[4, heads as i64, hd as i64]),
+                f(&[rows, kv_heads as i64, hd as i64]),
+                Tensor::randn([rows, kv_heads as i64, hd as i64], (Kind::Float, Device::Cpu)),
+            );
+            let offsets = [0usize, 3, 3, 43, 60];
+            let ctx: Vec<i64> = (0..60).map(|i| (i * 37 % rows as usize) as i64).collect();
+            let scale = 1.0 / (hd as f64).sqrt();
+            macro_rules! check {
+                ($x:ty, $kind:expr, $rel:expr) => {{
+                    let (q, k, v) = (q.to_kind($kind), k.to_kind($kind), v.to_kind($kind));
+                    let (qs, ks, vs) = (
+                        stored::<f32, $x>(&q).unwrap(),
+                        stored::<f32, $x>(&k).unwrap(),
+                        stored::<f32, $x>(&v).unwrap(),
+                    );
+                    let zero = <$x as Store<f32>>::store(0.0);
+                    let (mut fast, mut portable) = (vec![zero; 4 * heads * hd], vec![zero; 4 * heads * hd]);
+                    crate::cpu::paged_decode_attention::<f32, $x>(
+                        &mut fast, qs, ks, vs, &offsets, &ctx, heads, kv_heads, hd, scale,
+                    );
+                    crate::cpu::paged_decode_attention_portable::<f32, $x>(
+                        &mut portable, qs, ks, vs, &offsets, &ctx, heads, kv_heads, hd, scale,
+                    );
+                    for (i, (a, b)) in fast.iter().zip(&portable).enumerate() {
+                        let (a, b) = (a.load(), b.load());
+                        assert!(
+                            (a - b).abs() <= $rel * b.abs() + 1e-5,
+                            "{}: heads {heads}/{kv_heads}, hd {hd}, spread {spread}, at {i}: {a} vs {b}",
+                            stringify!($x)
+                        );
+                    }
+                    assert!(fast.iter().any(|o| o.load() != 0.0));
+                    let empty = heads * hd..2 * heads * hd;
+                    assert!(fast[empty].iter().all(|o| o.load() == 0.0), "an empty context is left alone");
+                }};
+            }
+            check!(f32, Kind::Float, 1e-5);
+            check!(Bf16, Kind::BFloat16, 1.0 / 128.0);
         }
     }
 
