@@ -94,6 +94,17 @@ pub trait Shrink<W: Lanes>: Lanes {
     unsafe fn dot4(x: *const Self, a: *const W, stride: usize, k: usize) -> [f32; 4];
 }
 
+/// The sums of four vectors' lanes.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn lane_sums(acc: [__m512; 4]) -> [f32; 4] {
+    let mut out = [0f32; 4];
+    for (o, v) in out.iter_mut().zip(acc) {
+        *o = _mm512_reduce_add_ps(v);
+    }
+    out
+}
+
 /// [`Shrink::dot4`] widened to f32 with fused multiply-adds (where either side is f32: f32
 /// activations keep their precision).
 #[inline]
@@ -116,33 +127,21 @@ unsafe fn dot4_f32<X: Lanes, W: Lanes>(
         }
         at += n;
     }
-    let mut out = [0f32; 4];
-    for (o, v) in out.iter_mut().zip(acc) {
-        *o = _mm512_reduce_add_ps(v);
-    }
-    out
+    lane_sums(acc)
 }
 
-impl Shrink<f32> for f32 {
-    #[inline]
-    unsafe fn dot4(x: *const Self, a: *const f32, stride: usize, k: usize) -> [f32; 4] {
-        unsafe { dot4_f32(x, a, stride, k) }
-    }
+/// The pairings without `vdpbf16ps`: f32 on either side, widened with fused multiply-adds.
+macro_rules! widened_shrink {
+    ($($x:ty => $w:ty),*) => {$(
+        impl Shrink<$w> for $x {
+            #[inline]
+            unsafe fn dot4(x: *const Self, a: *const $w, stride: usize, k: usize) -> [f32; 4] {
+                unsafe { dot4_f32(x, a, stride, k) }
+            }
+        }
+    )*};
 }
-
-impl Shrink<Bf16> for f32 {
-    #[inline]
-    unsafe fn dot4(x: *const Self, a: *const Bf16, stride: usize, k: usize) -> [f32; 4] {
-        unsafe { dot4_f32(x, a, stride, k) }
-    }
-}
-
-impl Shrink<f32> for Bf16 {
-    #[inline]
-    unsafe fn dot4(x: *const Self, a: *const f32, stride: usize, k: usize) -> [f32; 4] {
-        unsafe { dot4_f32(x, a, stride, k) }
-    }
-}
+widened_shrink!(f32 => f32, f32 => Bf16, Bf16 => f32);
 
 impl Shrink<Bf16> for Bf16 {
     #[inline]
@@ -166,11 +165,7 @@ impl Shrink<Bf16> for Bf16 {
             }
             at += n;
         }
-        let mut out = [0f32; 4];
-        for (o, v) in out.iter_mut().zip(acc) {
-            *o = _mm512_reduce_add_ps(v);
-        }
-        out
+        lane_sums(acc)
     }
 }
 
