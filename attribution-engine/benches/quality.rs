@@ -23,12 +23,16 @@
 //!    reported per method, with their median rank: (a) influence summed over the held-out
 //!    queries, (b) the same with each query's scores normalized, (c) influence summed over the
 //!    training examples of the other contributors, (d) the same with each example's scores
-//!    normalized. A ground-truth line comes with each: the
-//!    queries' summed loss after fine-tunes without the victim, with it clean and with it
-//!    corrupted, at two seeds, so that the harm can be read against the seed noise.
+//!    normalized, (e) influence summed over a held-out validation set (`--validation-per-play
+//!    24` clean passages of every work, drawn after its training passages and scored whole),
+//!    (f) the same with each passage's scores normalized. A ground-truth line comes with each:
+//!    the queries' and the validation passages' summed loss after fine-tunes without the
+//!    victim, with it clean and with it corrupted, at two seeds, so that the harm can be read
+//!    against the seed noise.
 //! 5. A verbatim quote of each sampled contributor's training text, attributed.
 //!
-//! `--checkpoint-sum` adds two methods to parts 2 and 4: EK-FAC and the gradient dot product
+//! Checkpoint sums (on by default; `--no-checkpoint-sum` leaves them out) add two methods to parts
+//! 2 and 4: EK-FAC and the gradient dot product
 //! scored at every epoch's checkpoint of the fine-tune and summed (TracIn's checkpoint sum,
 //! with EK-FAC factors fitted at each checkpoint for the first); and the index is then built
 //! with the earlier checkpoints' group sums (`build-index --checkpoints`), so its served totals
@@ -36,11 +40,11 @@
 //!
 //! ```text
 //! cargo bench -p attribution-engine --bench quality -- [--corpus DIR] [--retrains 32]
-//!     [--per-play 24] [--queries-per-play 2] [--max-len 64] [--epochs 3] [--rank 8]
+//!     [--per-play 24] [--queries-per-play 2] [--validation-per-play 24] [--max-len 64] [--epochs 3] [--rank 8]
 //!     [--projection-dim 1024] [--workers 2] [--unit contributors|examples] [--out DIR]
 //!     [--pretrain-epochs 6] [--no-planted | --only-planted] [--victim hamlet]
 //!     [--victim-examples 64] [--planted-epochs 5] [--planted-lr 5e-3]
-//!     [--corruptions letter-shuffle,cipher,word-shuffle,relabel20] [--checkpoint-sum]
+//!     [--corruptions letter-shuffle,cipher,word-shuffle,relabel20] [--no-checkpoint-sum]
 //! ```
 
 use alloy_primitives::{Address, keccak256};
@@ -70,6 +74,7 @@ struct Opts {
     size: ModelSize,
     per_play: usize,
     queries_per_play: usize,
+    validation_per_play: usize,
     max_len: usize,
     retrains: usize,
     epochs: usize,
@@ -101,6 +106,7 @@ fn parse() -> Result<Opts, Error> {
         size: ModelSize::Tiny,
         per_play: 24,
         queries_per_play: 2,
+        validation_per_play: 24,
         max_len: 64,
         retrains: 32,
         epochs: 3,
@@ -118,7 +124,7 @@ fn parse() -> Result<Opts, Error> {
         planted_lr: 5e-3,
         corruptions: DEFAULT_CORRUPTIONS.iter().map(|c| (*c).to_owned()).collect(),
         pretrain_epochs: 6,
-        checkpoint_sum: false,
+        checkpoint_sum: true,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -136,6 +142,7 @@ fn parse() -> Result<Opts, Error> {
             }
             "--per-play" => o.per_play = val()?.parse()?,
             "--queries-per-play" => o.queries_per_play = val()?.parse()?,
+            "--validation-per-play" => o.validation_per_play = val()?.parse()?,
             "--max-len" => o.max_len = val()?.parse()?,
             "--retrains" => o.retrains = val()?.parse()?,
             "--epochs" => o.epochs = val()?.parse()?,
@@ -159,6 +166,7 @@ fn parse() -> Result<Opts, Error> {
             }
             "--pretrain-epochs" => o.pretrain_epochs = val()?.parse()?,
             "--checkpoint-sum" => o.checkpoint_sum = true,
+            "--no-checkpoint-sum" => o.checkpoint_sum = false,
             other => return Err(format!("unknown option {other}").into()),
         }
     }
@@ -460,6 +468,10 @@ struct Setup {
     train: Vec<Sequence>,
     query_texts: Vec<(String, String)>,
     queries: Vec<Sequence>,
+    /// Clean held-out passages of every work (`--validation-per-play`, drawn after the training
+    /// passages), scored whole: the planted test's held-out validation set.
+    validation: Vec<Sequence>,
+    validation_texts: Vec<String>,
     /// Contributors in order; `unit_of[i]` is example i's contributor index.
     contributors: Vec<(String, Address)>,
     unit_of: Vec<usize>,
@@ -509,15 +521,17 @@ fn retrain_all(
             (seqs, setup.train_cfg.clone())
         })
         .collect();
-    train_many(setup, &jobs, workers, "retrain")
+    train_many(setup, &jobs, workers, &setup.queries, "retrain")
 }
 
 /// Fine-tunes one adapter per job (its examples and settings) on `workers` threads (each with
-/// its own copy of the weights, one libtorch thread) and returns every query's loss after each.
+/// its own copy of the weights, one libtorch thread) and returns the loss of every sequence of
+/// `eval` after each.
 fn train_many(
     setup: &Setup,
     jobs: &[(Vec<Sequence>, TrainConfig)],
     workers: usize,
+    eval: &[Sequence],
     label: &str,
 ) -> Result<Vec<Vec<f64>>, Error> {
     let results: std::sync::Mutex<Vec<Option<Vec<f64>>>> =
@@ -535,7 +549,7 @@ fn train_many(
                         return Ok(());
                     };
                     let (lora, _) = train_lora(&model, seqs, cfg, |_, _| Ok(()))?;
-                    let losses = evaluate(&model, &lora, &setup.queries, 32)?;
+                    let losses = evaluate(&model, &lora, eval, 32)?;
                     let mut r = results.lock().map_err(|e| e.to_string())?;
                     r[m] = Some(losses);
                     let done = r.iter().filter(|x| x.is_some()).count();
@@ -567,6 +581,8 @@ struct MethodScores {
     /// `[N, N]`: every training example's influence on every training example (row: the
     /// training example taken as the query), where asked for.
     train_scores: Option<Vec<Vec<f64>>>,
+    /// `[V, N]`: influence on each held-out validation passage, where asked for.
+    validation_scores: Option<Vec<Vec<f64>>>,
 }
 
 /// Factors of `strategy` under `lora`, fitted as every method here fits them.
@@ -600,7 +616,8 @@ fn fitted(
 }
 
 /// Every method's per-example scores for the held-out queries under `lora` (and, with
-/// `train_queries`, for the training examples themselves taken as queries). With `earlier`
+/// `train_queries`, for the training examples themselves and the validation passages taken as
+/// queries). With `earlier`
 /// checkpoints the index also keeps their group sums, and its served totals add them up.
 #[allow(clippy::too_many_arguments)]
 fn all_scores(
@@ -620,14 +637,20 @@ fn all_scores(
     let t = Instant::now();
     let ekfac = fit(model, lora, train, Strategy::Ekfac)?;
     eprintln!("  ekfac factors: {:.1} s", t.elapsed().as_secs_f64());
-    let train_rows = |factors: &Factors, projector: Option<&Projector>| -> Result<_, Error> {
-        if !train_queries {
-            return Ok(None);
-        }
-        let scores =
-            analyzer.compute_pairwise_scores(None, factors, train, train, projector, 32)?;
-        Ok(Some(to_rows(&scores)?))
-    };
+    // The planted test's other readings: (training rows, validation rows).
+    type Rows = Option<Vec<Vec<f64>>>;
+    let train_rows =
+        |factors: &Factors, projector: Option<&Projector>| -> Result<(Rows, Rows), Error> {
+            if !train_queries {
+                return Ok((None, None));
+            }
+            let rows = |queries: &[Sequence]| -> Result<Rows, Error> {
+                let scores = analyzer
+                    .compute_pairwise_scores(None, factors, queries, train, projector, 32)?;
+                Ok(Some(to_rows(&scores)?))
+            };
+            Ok((rows(train)?, rows(&setup.validation)?))
+        };
     for (name, strategy) in [
         ("ekfac", Strategy::Ekfac),
         ("kfac", Strategy::Kfac),
@@ -643,13 +666,14 @@ fn all_scores(
         let factors = fitted.as_ref().unwrap_or(&ekfac);
         let scores =
             analyzer.compute_pairwise_scores(None, factors, &setup.queries, train, None, 32)?;
-        let train_scores = train_rows(factors, None)?;
+        let (train_scores, validation_scores) = train_rows(factors, None)?;
         eprintln!("  {name}: {:.1} s", t.elapsed().as_secs_f64());
         methods.push(MethodScores {
             name: name.to_owned(),
             scores: to_rows(&scores)?,
             contributor_scores: None,
             train_scores,
+            validation_scores,
         });
     }
 
@@ -697,13 +721,14 @@ fn all_scores(
         contributor_rows.push(by_unit);
     }
     // Its per-example rows are the projected ones: on training queries, the same projection.
-    let train_scores = train_rows(&ekfac, Some(&projector))?;
+    let (train_scores, validation_scores) = train_rows(&ekfac, Some(&projector))?;
     eprintln!("  ekfac-index (built and queried): {:.1} s", t.elapsed().as_secs_f64());
     methods.push(MethodScores {
         name: "ekfac-index".to_owned(),
         scores: rows,
         contributor_scores: Some(contributor_rows),
         train_scores,
+        validation_scores,
     });
 
     let bm25 = Bm25::new(&examples.iter().map(|e| e.text.as_str()).collect::<Vec<_>>());
@@ -713,6 +738,8 @@ fn all_scores(
         contributor_scores: None,
         train_scores: train_queries
             .then(|| examples.iter().map(|e| bm25.scores(&e.text)).collect()),
+        validation_scores: train_queries
+            .then(|| setup.validation_texts.iter().map(|t| bm25.scores(t)).collect()),
     });
     Ok(methods)
 }
@@ -735,6 +762,7 @@ fn checkpoint_sums(
             scores: Vec::new(),
             contributor_scores: None,
             train_scores: train_queries.then(Vec::new),
+            validation_scores: train_queries.then(Vec::new),
         })
         .collect();
     let add = |acc: &mut Vec<Vec<f64>>, rows: Vec<Vec<f64>>| {
@@ -756,8 +784,9 @@ fn checkpoint_sums(
             let scores = |queries: &[Sequence]| -> Result<Vec<Vec<f64>>, Error> {
                 to_rows(&analyzer.compute_pairwise_scores(None, factors, queries, train, None, 32)?)
             };
-            let (queries, train_rows) =
-                (scores(&setup.queries)?, train_queries.then(|| scores(train)).transpose()?);
+            let queries = scores(&setup.queries)?;
+            let train_rows = train_queries.then(|| scores(train)).transpose()?;
+            let validation_rows = train_queries.then(|| scores(&setup.validation)).transpose()?;
             if m == 0 {
                 // EK-FAC at this checkpoint alone, to see which checkpoints carry the signal.
                 at_each.push(MethodScores {
@@ -765,10 +794,14 @@ fn checkpoint_sums(
                     scores: queries.clone(),
                     contributor_scores: None,
                     train_scores: train_rows.clone(),
+                    validation_scores: validation_rows.clone(),
                 });
             }
             add(&mut sums[m].scores, queries);
             if let (Some(acc), Some(rows)) = (sums[m].train_scores.as_mut(), train_rows) {
+                add(acc, rows);
+            }
+            if let (Some(acc), Some(rows)) = (sums[m].validation_scores.as_mut(), validation_rows) {
                 add(acc, rows);
             }
         }
@@ -858,42 +891,56 @@ fn planted(
     let seeds = [o.seed, o.seed + 1];
     let with_seed = |seed: u64| TrainConfig { seed, ..cfg.clone() };
     println!(
-        "\nplanted corruption: {stem} contributes {n_bad} of the {} training examples ({:.1} %; the others {} each); fine-tunes of the planted test: {} epochs, Adam {}, batch {}; queries: the {} clean held-out queries of all works; the 10 % most negative = {top} examples",
+        "\nplanted corruption: {stem} contributes {n_bad} of the {} training examples ({:.1} %; the others {} each); fine-tunes of the planted test: {} epochs, Adam {}, batch {}; held out: the {} clean queries and {} clean validation passages of all works; the 10 % most negative = {top} examples",
         examples.len(),
         100.0 * n_bad as f64 / examples.len() as f64,
         o.per_play,
         cfg.epochs,
         cfg.lr,
         cfg.batch_size,
-        setup.queries.len()
+        setup.queries.len(),
+        setup.validation.len()
     );
     // Ground truth shared by every corruption: without the victim, and with it clean.
     let jobs: Vec<(Vec<Sequence>, TrainConfig)> = seeds
         .iter()
         .flat_map(|&s| [(without.clone(), with_seed(s)), (clean_train.clone(), with_seed(s))])
         .collect();
-    let sums: Vec<f64> = train_many(setup, &jobs, o.workers, "ground truth")?
+    // The ground truth is read on both held-out sets: the queries and the validation passages.
+    let held_out: Vec<Sequence> = setup.queries.iter().chain(&setup.validation).cloned().collect();
+    let sets = [
+        format!("{} queries", setup.queries.len()),
+        format!("{} validation passages", setup.validation.len()),
+    ];
+    // Summed loss over each set: [queries, validation].
+    let split = |losses: &[f64]| -> [f64; 2] {
+        let (q, v) = losses.split_at(setup.queries.len().min(losses.len()));
+        [q.iter().sum(), v.iter().sum()]
+    };
+    let sums: Vec<[f64; 2]> = train_many(setup, &jobs, o.workers, &held_out, "ground truth")?
         .iter()
-        .map(|l| l.iter().sum())
+        .map(|l| split(l))
         .collect();
-    let (none, clean) = ([sums[0], sums[2]], [sums[1], sums[3]]);
-    println!(
-        "ground truth: summed loss of the {} queries (nats) after a fine-tune, seed {} / seed {}:",
-        setup.queries.len(),
-        seeds[0],
-        seeds[1]
-    );
+    // Per set, [seed 0, seed 1].
+    let by_set = |a: [f64; 2], b: [f64; 2]| -> [[f64; 2]; 2] { [[a[0], b[0]], [a[1], b[1]]] };
+    let (none, clean) = (by_set(sums[0], sums[2]), by_set(sums[1], sums[3]));
     let line = |what: &str, v: [f64; 2]| {
         println!("  {what:34} {:8.1} / {:8.1}  (seed gap {:5.1})", v[0], v[1], (v[0] - v[1]).abs())
     };
-    line(&format!("without {stem}"), none);
-    line(&format!("{stem} clean"), clean);
-    println!(
-        "  {:34} {:+8.1} / {:+8.1}",
-        format!("{stem} clean - without"),
-        clean[0] - none[0],
-        clean[1] - none[1]
-    );
+    for (k, set) in sets.iter().enumerate() {
+        println!(
+            "ground truth: summed loss of the {set} (nats) after a fine-tune, seed {} / seed {}:",
+            seeds[0], seeds[1]
+        );
+        line(&format!("without {stem}"), none[k]);
+        line(&format!("{stem} clean"), clean[k]);
+        println!(
+            "  {:34} {:+8.1} / {:+8.1}",
+            format!("{stem} clean - without"),
+            clean[k][0] - none[k][0],
+            clean[k][1] - none[k][1]
+        );
+    }
     // Every word of the clean examples, the commonest first.
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for e in &setup.examples {
@@ -922,9 +969,10 @@ fn planted(
         // Seed 1's fine-tune runs beside seed 0's, which is scored.
         let (other, this) = std::thread::scope(|s| {
             let other = s.spawn(|| {
-                train_many(setup, &[(bad_train.clone(), with_seed(seeds[1]))], 1, "ground truth")
+                let job = [(bad_train.clone(), with_seed(seeds[1]))];
+                train_many(setup, &job, 1, &held_out, "ground truth")
             });
-            let this = (|| -> Result<(f64, Vec<MethodScores>), Error> {
+            let this = (|| -> Result<([f64; 2], Vec<MethodScores>), Error> {
                 let mut checkpoints = Vec::new();
                 let (bad_lora, _) = train_lora(model, &bad_train, &with_seed(seeds[0]), |_, l| {
                     if o.checkpoint_sum {
@@ -932,7 +980,7 @@ fn planted(
                     }
                     Ok(())
                 })?;
-                let loss: f64 = evaluate(model, &bad_lora, &setup.queries, 32)?.iter().sum();
+                let loss = split(&evaluate(model, &bad_lora, &held_out, 32)?);
                 let checkpoints = fitted(model, checkpoints, &bad_train)?;
                 let earlier = checkpoints.split_last().map_or(&[][..], |(_, e)| e);
                 let mut methods = all_scores(
@@ -960,29 +1008,33 @@ fn planted(
             })();
             (other.join(), this)
         });
-        let other: f64 = other.map_err(|_| "a training worker panicked")??[0].iter().sum();
+        let other = split(&other.map_err(|_| "a training worker panicked")??[0]);
         let (this, methods) = this?;
-        let bad = [this, other];
+        let bad = by_set(this, other);
         println!("\nplanted corruption ({name}: {}):", describe(name));
-        line(&format!("{stem} corrupted"), bad);
-        let harm = [bad[0] - clean[0], bad[1] - clean[1]];
-        println!(
-            "  {:34} {:+8.1} / {:+8.1}",
-            format!("{stem} corrupted - clean"),
-            harm[0],
-            harm[1]
-        );
-        println!(
-            "  {:34} {:+8.1} / {:+8.1}",
-            format!("{stem} corrupted - without"),
-            bad[0] - none[0],
-            bad[1] - none[1]
-        );
-        let gap = [none, clean, bad].iter().map(|v| (v[0] - v[1]).abs()).fold(0.0, f64::max);
-        println!(
-            "  the corruption's harm (corrupted - clean) is {} the largest seed gap ({gap:.1}) at both seeds",
-            if harm.iter().all(|h| *h > gap) { "above" } else { "NOT above" }
-        );
+        for (k, set) in sets.iter().enumerate() {
+            println!("  on the {set}:");
+            line(&format!("{stem} corrupted"), bad[k]);
+            let harm = [bad[k][0] - clean[k][0], bad[k][1] - clean[k][1]];
+            println!(
+                "  {:34} {:+8.1} / {:+8.1}",
+                format!("{stem} corrupted - clean"),
+                harm[0],
+                harm[1]
+            );
+            println!(
+                "  {:34} {:+8.1} / {:+8.1}",
+                format!("{stem} corrupted - without"),
+                bad[k][0] - none[k][0],
+                bad[k][1] - none[k][1]
+            );
+            let gap =
+                [none[k], clean[k], bad[k]].iter().map(|v| (v[0] - v[1]).abs()).fold(0.0, f64::max);
+            println!(
+                "  the corruption's harm (corrupted - clean) is {} the largest seed gap ({gap:.1}) at both seeds",
+                if harm.iter().all(|h| *h > gap) { "above" } else { "NOT above" }
+            );
+        }
         println!(
             "  detection: share of the {n_bad} corrupted examples among the {top} (10 %) most negative; median rank of the corrupted (0 % = most negative)"
         );
@@ -991,8 +1043,24 @@ fn planted(
             setup.queries.len()
         );
         println!(
-            "  (c) influence on the training examples of the other contributors, summed (no held-out query used); (d) the same with each example's scores scaled to unit norm first:"
+            "  (c) influence on the training examples of the other contributors, summed (no held-out query used); (d) the same with each example's scores scaled to unit norm first;"
         );
+        println!(
+            "  (e) influence on the {} held-out validation passages, summed; (f) the same with each passage's scores scaled to unit norm first:",
+            setup.validation.len()
+        );
+        // A pair of readings of `[queries, N]` scores: summed as they are, and each query's
+        // row scaled to unit norm first.
+        let readings = |scores: &[Vec<f64>], plain: &str, normed: &str| {
+            let (found, rank, _) = detection(scores, &corrupted, top, false);
+            let (nfound, nrank, _) = detection(scores, &corrupted, top, true);
+            format!(
+                " | {plain} recall {:.2} ({found:2}/{n_bad}), precision {:.2}, rank {rank:2.0} % | {normed} recall {:.2} ({nfound:2}/{n_bad}), rank {nrank:2.0} %",
+                found as f64 / n_bad as f64,
+                found as f64 / top as f64,
+                nfound as f64 / n_bad as f64,
+            )
+        };
         for m in &methods {
             let (found, rank, ratio) = detection(&m.scores, &corrupted, top, false);
             let (nfound, nrank, _) = detection(&m.scores, &corrupted, top, true);
@@ -1025,15 +1093,10 @@ fn planted(
                             .collect()
                     })
                     .collect();
-                let (found, rank, _) = detection(&others, &corrupted, top, false);
-                let (dfound, drank, _) = detection(&others, &corrupted, top, true);
-                line += &format!(
-                    " | (c) recall {:.2} ({found:2}/{n_bad}), precision {:.2}, rank {:2.0} % | (d) recall {:.2} ({dfound:2}/{n_bad}), rank {drank:2.0} %",
-                    found as f64 / n_bad as f64,
-                    found as f64 / top as f64,
-                    rank,
-                    dfound as f64 / n_bad as f64,
-                );
+                line += &readings(&others, "(c)", "(d)");
+            }
+            if let Some(validation_scores) = &m.validation_scores {
+                line += &readings(validation_scores, "(e)", "(f)");
             }
             println!("{line}");
         }
@@ -1118,6 +1181,7 @@ fn main() -> Result<(), Error> {
     let mut query_texts = Vec::new();
     let mut contributors = Vec::new();
     let mut victim_extra: Vec<String> = Vec::new();
+    let mut validation_texts: Vec<String> = Vec::new();
     for w in &works {
         let mut ps = passages(&tok, &w.text, o.max_len);
         if ps.len() < o.per_play + o.queries_per_play {
@@ -1139,8 +1203,11 @@ fn main() -> Result<(), Error> {
         }
         // The planted test's victim contributes more passages (its own training set only).
         if w.stem == o.victim {
-            victim_extra = rest.take(o.victim_examples.saturating_sub(o.per_play)).collect();
+            victim_extra =
+                rest.by_ref().take(o.victim_examples.saturating_sub(o.per_play)).collect();
         }
+        // Drawn last, so that the sets above are the same with or without it.
+        validation_texts.extend(rest.take(o.validation_per_play));
     }
     let unit_of: Vec<usize> = examples
         .iter()
@@ -1149,6 +1216,10 @@ fn main() -> Result<(), Error> {
     let train: Vec<Sequence> = examples
         .iter()
         .map(|e| training_sequence(&tok, &e.text, o.max_len))
+        .collect::<Result<_, _>>()?;
+    let validation: Vec<Sequence> = validation_texts
+        .iter()
+        .map(|t| training_sequence(&tok, t, o.max_len))
         .collect::<Result<_, _>>()?;
     let mut queries = Vec::new();
     let mut kept_texts = Vec::new();
@@ -1179,6 +1250,8 @@ fn main() -> Result<(), Error> {
         train,
         query_texts: kept_texts,
         queries,
+        validation,
+        validation_texts,
         contributors,
         unit_of,
     };

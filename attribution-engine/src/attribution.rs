@@ -13,7 +13,7 @@
 use crate::{
     data::{Example, query_sequence},
     factors::Strategy,
-    index::{GradientIndex, GroupKey},
+    index::{GradientIndex, GroupKey, IndexError},
     projection::Projector,
 };
 use alloy_primitives::{Address, B256, keccak256};
@@ -95,6 +95,20 @@ pub struct ExampleInfluence {
     pub score: f64,
 }
 
+impl ExampleInfluence {
+    /// Example `i` of `examples` with its score.
+    pub fn of(examples: &[Example], i: usize, score: f32) -> Self {
+        let e = &examples[i];
+        Self {
+            index: i,
+            hash: e.hash,
+            contributor: e.contributor,
+            datanet: e.datanet.clone(),
+            score: f64::from(score),
+        }
+    }
+}
+
 /// An inference attributed to the training data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Attribution {
@@ -174,16 +188,8 @@ pub fn aggregate(
     } else {
         order.clear();
     }
-    let top_examples = order
-        .into_iter()
-        .map(|i| ExampleInfluence {
-            index: i,
-            hash: examples[i].hash,
-            contributor: examples[i].contributor,
-            datanet: examples[i].datanet.clone(),
-            score: f64::from(scores[i]),
-        })
-        .collect();
+    let top_examples =
+        order.into_iter().map(|i| ExampleInfluence::of(examples, i, scores[i])).collect();
     Attribution {
         method: strategy.name().to_owned(),
         method_version: strategy.method_version(),
@@ -213,6 +219,57 @@ pub enum AttributeError {
     /// The index does not belong to this run.
     #[error("{0}")]
     Mismatch(String),
+    /// An argument out of range (an empty validation set, a share outside (0, 1]).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Refuses an index whose rows are not the run's `examples`, or that keeps group sums at
+/// another number of checkpoints than the adapters given.
+pub(crate) fn check_index(
+    index: &GradientIndex,
+    checkpoints: usize,
+    examples: usize,
+) -> Result<(), AttributeError> {
+    let rows = index.header().rows;
+    if rows != examples {
+        return Err(AttributeError::Mismatch(format!(
+            "the index has {rows} rows but the manifest {examples} examples"
+        )));
+    }
+    if checkpoints != index.checkpoints().len() {
+        return Err(AttributeError::Mismatch(format!(
+            "the index keeps sums at {} checkpoints, {checkpoints} adapters given",
+            index.checkpoints().len()
+        )));
+    }
+    Ok(())
+}
+
+/// Every row's score for a query gradient projected as the rows (DataInf's closed form where
+/// the index is DataInf's).
+pub(crate) fn row_scores(index: &GradientIndex, projected: &[f32]) -> Result<Vec<f32>, IndexError> {
+    let params = &index.header().params;
+    if params.strategy == Strategy::Datainf {
+        index.scores_datainf(projected, &params.datainf_damping)
+    } else {
+        index.scores(projected)
+    }
+}
+
+/// Adds checkpoint `i`'s group scores for the query gradient `q` (taken at that checkpoint's
+/// adapter) to `totals`, where the index keeps group sums.
+pub(crate) fn add_checkpoint_groups(
+    index: &GradientIndex,
+    i: usize,
+    q: &[f32],
+    totals: &mut Option<Vec<f32>>,
+) -> Result<(), IndexError> {
+    let at = index.checkpoint_group_scores(i, q)?;
+    if let Some(total) = totals.as_mut() {
+        total.iter_mut().zip(at).for_each(|(t, s)| *t += s);
+    }
+    Ok(())
 }
 
 /// Attributes one inference (`prompt`, `completion`) against `index`; `checkpoints` are the
@@ -231,38 +288,18 @@ pub fn attribute(
     top_k: usize,
 ) -> Result<Attribution, AttributeError> {
     let header = index.header();
-    if header.rows != examples.len() {
-        return Err(AttributeError::Mismatch(format!(
-            "the index has {} rows but the manifest {} examples",
-            header.rows,
-            examples.len()
-        )));
-    }
-    if checkpoints.len() != index.checkpoints().len() {
-        return Err(AttributeError::Mismatch(format!(
-            "the index keeps sums at {} checkpoints, {} adapters given",
-            index.checkpoints().len(),
-            checkpoints.len()
-        )));
-    }
+    check_index(index, checkpoints.len(), examples.len())?;
     let seq = query_sequence(tokenizer, prompt, completion, max_len)?;
     let projector = Projector::new(header.params.projection.clone());
     let q = analyzer.query_rows(&seq, &projector)?;
     let start = std::time::Instant::now();
-    let scores = if header.params.strategy == Strategy::Datainf {
-        index.scores_datainf(&q.projected, &header.params.datainf_damping)?
-    } else {
-        index.scores(&q.projected)?
-    };
+    let scores = row_scores(index, &q.projected)?;
     let mut group_scores = index.group_scores(&q.full)?;
     let mut scan_ms = start.elapsed().as_secs_f64() * 1e3;
     for (i, lora) in checkpoints.iter().enumerate() {
         let q = analyzer.query_gradient_at(lora, &seq)?;
         let start = std::time::Instant::now();
-        let at = index.checkpoint_group_scores(i, &q)?;
-        if let Some(total) = group_scores.as_mut() {
-            total.iter_mut().zip(at).for_each(|(t, s)| *t += s);
-        }
+        add_checkpoint_groups(index, i, &q, &mut group_scores)?;
         scan_ms += start.elapsed().as_secs_f64() * 1e3;
     }
     let mut attribution = aggregate(

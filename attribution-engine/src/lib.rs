@@ -36,6 +36,7 @@
 //! - [`index`]: the sharded, memory-mapped f16 gradient index and its scans;
 //! - [`analyzer`]: kronfluence-style staged, named, fingerprinted artifacts;
 //! - [`attribution`]: scores to basis points per contributor and Datanet;
+//! - [`audit`]: data cleaning: the examples and contributors that hurt a validation set;
 //! - [`context`]: a run opened for attribution (model, tokenizer, adapter, fingerprint);
 //! - [`receipts`]: the usage ledger to signed receipts, Merkle batches posted to
 //!   `AttributionReceipts`, their store (SQLite or PostgreSQL) and HTTP API;
@@ -46,6 +47,7 @@
 
 pub mod analyzer;
 pub mod attribution;
+pub mod audit;
 pub mod chain;
 pub mod context;
 pub mod data;

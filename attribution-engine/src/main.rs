@@ -5,8 +5,9 @@ use alloy_primitives::{Address, B256};
 use attribution_engine::{
     FactorArgs, IndexArgs, LoraConfig, Manifest, Run, Strategy, TrainConfig,
     attribution::attribute,
+    audit::audit,
     context::Context,
-    data::Example,
+    data::{Example, training_sequence},
     datanet::{DatanetStore, Status},
 };
 use clap::{Args, Parser, Subcommand};
@@ -109,6 +110,24 @@ enum Command {
         /// Contributors, Datanets and examples to list.
         #[arg(long, default_value_t = 5)]
         top_k: usize,
+    },
+    /// Data cleaning: scores every training example by its influence summed over a held-out
+    /// validation set (clean text nobody trained on), lists the most negative share of them and
+    /// every contributor's total, the most harmful first. For a per-example audit the index
+    /// should be built with `--projection-dim 0` (projected rows rank examples only roughly).
+    Audit {
+        /// The run folder.
+        #[arg(long)]
+        run: PathBuf,
+        /// Index name.
+        #[arg(long, default_value = "main")]
+        index: String,
+        /// Validation text files, each split into passages at blank lines.
+        #[arg(long, required = true, num_args = 1..)]
+        validation: Vec<PathBuf>,
+        /// The share of examples to flag, the most negative first.
+        #[arg(long, default_value_t = 0.1)]
+        share: f64,
     },
 }
 
@@ -327,8 +346,32 @@ fn run(cli: Cli) -> Result<(), BoxError> {
             )?;
             json(&result)?;
         }
+        Command::Audit { run, index, validation, share } => {
+            let ctx = Context::open(&run, None)?;
+            let mut passages = Vec::new();
+            for file in &validation {
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+                for p in split_paragraphs(&text) {
+                    let seq = training_sequence(&ctx.tokenizer, &p, ctx.run.info.config.max_len)
+                        .map_err(|e| format!("{}: {e}", file.display()))?;
+                    passages.push(seq);
+                }
+            }
+            let analyzer = ctx.analyzer(false);
+            let index = analyzer.open_index(&index, true)?;
+            let checkpoints = ctx.index_checkpoints(&index)?;
+            let result =
+                audit(&analyzer, &index, &checkpoints, &ctx.run.examples, &passages, share)?;
+            json(&result)?;
+        }
     }
     Ok(())
+}
+
+/// The non-empty paragraphs of `text` (separated by blank lines), trimmed.
+fn split_paragraphs(text: &str) -> Vec<String> {
+    text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect()
 }
 
 fn datanet(cmd: DatanetCommand) -> Result<(), BoxError> {
@@ -338,15 +381,7 @@ fn datanet(cmd: DatanetCommand) -> Result<(), BoxError> {
             for file in files {
                 let text = std::fs::read_to_string(&file)
                     .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-                let parts: Vec<String> = if paragraphs {
-                    text.split("\n\n")
-                        .map(str::trim)
-                        .filter(|p| !p.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                } else {
-                    vec![text]
-                };
+                let parts = if paragraphs { split_paragraphs(&text) } else { vec![text] };
                 for part in parts {
                     let mut c = store.add(&datanet, contributor, part.as_bytes())?;
                     if approve {
