@@ -427,6 +427,47 @@ impl<'a> Analyzer<'a> {
         Ok(CheckpointSums { adapter, adapter_id, sums })
     }
 
+    /// Every training example's exact score against one full-width query gradient `q` taken
+    /// under `lora` (the run's adapter or an earlier checkpoint's): its gradient under `lora`,
+    /// preconditioned with `factors` fitted under it (for K-FAC and EK-FAC), dotted with `q`;
+    /// streamed in chunks, with a progress bar. DataInf is not a preconditioning of the rows and
+    /// is refused.
+    pub fn example_scores_at(
+        &self,
+        lora: &TrainableLora,
+        factors: &Factors,
+        train: &[Sequence],
+        q: &[f32],
+        batch_size: usize,
+    ) -> Result<Vec<f32>, AnalyzerError> {
+        self.check_blocks(lora)?;
+        if factors.strategy == Strategy::Datainf {
+            return Err(AnalyzerError::Index(IndexError::Input(
+                "per-example scores at a checkpoint need K-FAC, EK-FAC or identity factors".into(),
+            )));
+        }
+        let q = Tensor::from_slice(q);
+        let mut out = Vec::with_capacity(train.len());
+        let bar = progress_bar(train.len() as u64, "example scores");
+        let train = self.train_seqs(train);
+        for chunk in train.chunks(batch_size.max(1) * 8) {
+            let precondition = factors.strategy.preconditions_rows();
+            let blocks = self.block_rows_at(lora, chunk, factors, precondition, batch_size)?;
+            let rows = flatten_rows(&blocks);
+            if rows.size()[1] != q.size()[0] {
+                return Err(AnalyzerError::Index(IndexError::Input(format!(
+                    "a query gradient of {} values for rows of {}",
+                    q.size()[0],
+                    rows.size()[1]
+                ))));
+            }
+            out.extend(self.flat_values(&rows.matmul(&q))?);
+            bar.inc(chunk.len() as u64);
+        }
+        bar.finish_and_clear();
+        Ok(out)
+    }
+
     /// Builds `index_<name>`: every training example's gradient (preconditioned for K-FAC and
     /// EK-FAC), projected, in manifest order, with a progress bar. With `groups` (one key per
     /// example) a projected index also keeps each group's exact sum (see [`crate::index`]),

@@ -8,16 +8,19 @@
 //!
 //! The quality bench's planted test reads exactly this (`(e)` in BENCHMARKS.md): with 792
 //! validation passages, exact EK-FAC rows find 75–92 % of a corrupted contributor's examples
-//! among the 10 % most negative. The rows of a projected index keep inner products only
-//! roughly (45–62 % there), so for a per-example audit build the index with
-//! `--projection-dim 0`; the contributors' totals come from the exact group sums either way.
+//! among the 10 % most negative, and 84–97 % summed over the fine-tune's checkpoints
+//! ([`CheckpointRows`]: recomputed here, since an index keeps only group sums at earlier
+//! checkpoints). The rows of a projected index keep inner products only roughly (45–59 %
+//! there), so for a per-example audit build the index with `--projection-dim 0`; the
+//! contributors' totals come from the exact group sums either way.
 
 use crate::{
-    analyzer::Analyzer,
+    analyzer::{Analyzer, progress_bar},
     attribution::{
         AttributeError, ExampleInfluence, Totals, add_checkpoint_groups, check_index, row_scores,
     },
     data::{Example, Sequence},
+    factors::{FactorArgs, Factors, Strategy},
     index::GradientIndex,
     lora::TrainableLora,
     projection::Projector,
@@ -52,12 +55,38 @@ pub struct Audit {
     pub validation: usize,
     /// Whether the index rows are projected (the example ranking is then approximate).
     pub projected_rows: bool,
+    /// Earlier checkpoints whose exact per-example influence was added to the rows' (0: the
+    /// index rows alone).
+    #[serde(default)]
+    pub checkpoint_rows: usize,
     /// The flagged examples: the most negative `share` of them, most negative first.
     pub flagged: Vec<ExampleInfluence>,
     /// Every contributor, the most harmful (lowest total) first.
     pub contributors: Vec<ContributorAudit>,
     /// Where the contributors' totals come from.
     pub totals: Totals,
+}
+
+/// How [`audit`] ranks.
+#[derive(Debug, Clone)]
+pub struct AuditOptions<'a> {
+    /// The share of examples to flag, in (0, 1].
+    pub share: f64,
+    /// Earlier checkpoints at which every example's exact influence is recomputed and added to
+    /// the index rows' scores (TracIn's sum over checkpoints, the strongest ranking in the
+    /// quality bench).
+    pub checkpoint_rows: Option<CheckpointRows<'a>>,
+}
+
+/// What recomputing per-example influence at earlier checkpoints needs.
+#[derive(Debug, Clone)]
+pub struct CheckpointRows<'a> {
+    /// The checkpoints' adapters (for instance `Context::earlier_checkpoints`).
+    pub adapters: &'a [TrainableLora],
+    /// The training sequences, in manifest order.
+    pub train: &'a [Sequence],
+    /// Damping and batch size of the factors fitted under each (the strategy is the index's).
+    pub factor_args: FactorArgs,
 }
 
 /// Adds `v` into `acc` (sized on first use).
@@ -73,7 +102,7 @@ fn to_f32(v: &[f64]) -> Vec<f32> {
 }
 
 /// Scores every training example by its influence summed over `validation` (each scored as a
-/// training text), flags the most negative `share` of them and totals each contributor.
+/// training text), flags the most negative share of them and totals each contributor.
 /// `checkpoints` are the index's earlier checkpoints' adapters, as for
 /// [`crate::attribution::attribute`]: their group sums add to the totals.
 pub fn audit(
@@ -82,31 +111,66 @@ pub fn audit(
     checkpoints: &[TrainableLora],
     examples: &[Example],
     validation: &[Sequence],
-    share: f64,
+    options: &AuditOptions<'_>,
 ) -> Result<Audit, AttributeError> {
     let header = index.header();
     check_index(index, checkpoints.len(), examples.len())?;
     if validation.is_empty() {
         return Err(AttributeError::Invalid("no validation passages".into()));
     }
+    let share = options.share;
     if !(share > 0.0 && share <= 1.0) {
         return Err(AttributeError::Invalid(format!("share {share}: must be in (0, 1]")));
     }
+    let rescored = options.checkpoint_rows.as_ref();
+    if let Some(c) = rescored {
+        if c.train.len() != examples.len() {
+            return Err(AttributeError::Mismatch(format!(
+                "{} training sequences for {} examples",
+                c.train.len(),
+                examples.len()
+            )));
+        }
+        if header.params.strategy == Strategy::Datainf {
+            return Err(AttributeError::Invalid(
+                "checkpoint rows need a K-FAC, EK-FAC or identity index, not DataInf".into(),
+            ));
+        }
+    }
+    let adapters = rescored.map_or(&[][..], |c| c.adapters);
     let projector = Projector::new(header.params.projection.clone());
     let (mut projected, mut full) = (Vec::new(), Vec::new());
     let mut at_checkpoints = vec![Vec::new(); checkpoints.len()];
+    let mut at_adapters = vec![Vec::new(); adapters.len()];
+    let bar = progress_bar(validation.len() as u64, "validation gradients");
     for seq in validation {
         let q = analyzer.query_rows(seq, &projector)?;
         accumulate(&mut projected, &q.projected);
         accumulate(&mut full, &q.full);
-        for (acc, lora) in at_checkpoints.iter_mut().zip(checkpoints) {
+        for (acc, lora) in
+            at_checkpoints.iter_mut().zip(checkpoints).chain(at_adapters.iter_mut().zip(adapters))
+        {
             accumulate(acc, &analyzer.query_gradient_at(lora, seq)?);
         }
+        bar.inc(1);
     }
-    let scores = row_scores(index, &to_f32(&projected))?;
+    bar.finish_and_clear();
+    let mut scores = row_scores(index, &to_f32(&projected))?;
     let mut group_scores = index.group_scores(&to_f32(&full))?;
     for (i, q) in at_checkpoints.iter().enumerate() {
         add_checkpoint_groups(index, i, &to_f32(q), &mut group_scores)?;
+    }
+    if let Some(c) = rescored {
+        let args = FactorArgs { strategy: header.params.strategy, ..c.factor_args.clone() };
+        for (lora, q) in c.adapters.iter().zip(&at_adapters) {
+            let factors = match args.strategy {
+                Strategy::Identity => Factors::identity(lora, c.train.len()),
+                _ => analyzer.factors_at(lora, c.train, &args)?,
+            };
+            let at =
+                analyzer.example_scores_at(lora, &factors, c.train, &to_f32(q), args.batch_size)?;
+            scores.iter_mut().zip(at).for_each(|(s, a)| *s += a);
+        }
     }
 
     let mut order: Vec<usize> = (0..scores.len()).collect();
@@ -157,6 +221,7 @@ pub fn audit(
         manifest_root: header.params.manifest_root,
         validation: validation.len(),
         projected_rows: header.params.projection.out_dims != header.params.projection.block_dims,
+        checkpoint_rows: adapters.len(),
         flagged,
         contributors,
         totals,

@@ -5,7 +5,7 @@ use alloy_primitives::{Address, B256};
 use attribution_engine::{
     FactorArgs, IndexArgs, LoraConfig, Manifest, Run, Strategy, TrainConfig,
     attribution::attribute,
-    audit::audit,
+    audit::{AuditOptions, CheckpointRows, audit},
     context::Context,
     data::{Example, training_sequence},
     datanet::{DatanetStore, Status},
@@ -128,6 +128,15 @@ enum Command {
         /// The share of examples to flag, the most negative first.
         #[arg(long, default_value_t = 0.1)]
         share: f64,
+        /// Also add every example's exact influence at this many of the run's earlier
+        /// checkpoints (evenly spaced, the latest included; factors fitted under each and one
+        /// gradient pass over the training set per checkpoint): TracIn's sum over checkpoints,
+        /// the strongest ranking in the quality bench.
+        #[arg(long, default_value_t = 0)]
+        checkpoint_rows: usize,
+        /// Damping of those checkpoints' factors, as a fraction of the mean eigenvalue.
+        #[arg(long, default_value_t = 0.1)]
+        checkpoint_damping: f64,
     },
 }
 
@@ -346,7 +355,7 @@ fn run(cli: Cli) -> Result<(), BoxError> {
             )?;
             json(&result)?;
         }
-        Command::Audit { run, index, validation, share } => {
+        Command::Audit { run, index, validation, share, checkpoint_rows, checkpoint_damping } => {
             let ctx = Context::open(&run, None)?;
             let mut passages = Vec::new();
             for file in &validation {
@@ -361,9 +370,24 @@ fn run(cli: Cli) -> Result<(), BoxError> {
             let analyzer = ctx.analyzer(false);
             let index = analyzer.open_index(&index, true)?;
             let checkpoints = ctx.index_checkpoints(&index)?;
-            let result =
-                audit(&analyzer, &index, &checkpoints, &ctx.run.examples, &passages, share)?;
-            json(&result)?;
+            let adapters: Vec<_> = match checkpoint_rows {
+                0 => vec![],
+                n => ctx.earlier_checkpoints(n)?.into_iter().map(|(_, _, lora)| lora).collect(),
+            };
+            let train = if adapters.is_empty() { vec![] } else { ctx.train_sequences()? };
+            let options = AuditOptions {
+                share,
+                checkpoint_rows: (!adapters.is_empty()).then(|| CheckpointRows {
+                    adapters: &adapters,
+                    train: &train,
+                    factor_args: FactorArgs {
+                        damping_factor: checkpoint_damping,
+                        ..FactorArgs::default()
+                    },
+                }),
+            };
+            let examples = &ctx.run.examples;
+            json(&audit(&analyzer, &index, &checkpoints, examples, &passages, &options)?)?;
         }
     }
     Ok(())
