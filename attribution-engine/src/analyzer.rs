@@ -593,6 +593,38 @@ impl<'a> Analyzer<'a> {
         self.flat_values(&flatten_rows(&blocks))
     }
 
+    /// The measurement gradient of a whole set of queries, summed, under `lora` (the run's
+    /// adapter or an earlier checkpoint's): whole and projected as [`Self::query_rows`]. Influence
+    /// is linear in the query, so this scores the set at once; computed in batches of
+    /// `batch_size`, a few hundred queries in memory at a time.
+    pub fn summed_query_rows(
+        &self,
+        lora: &TrainableLora,
+        queries: &[Sequence],
+        projector: &Projector,
+        batch_size: usize,
+    ) -> Result<QueryRows, AnalyzerError> {
+        self.check_blocks(lora)?;
+        let id = Factors::identity(lora, 0);
+        let seqs: Vec<Sequence> =
+            queries.iter().map(|q| self.task.measurement_sequence(q)).collect();
+        let mut summed: Option<Vec<Tensor>> = None;
+        for chunk in seqs.chunks(batch_size.max(1) * 8) {
+            let blocks = self.block_rows_at(lora, chunk, &id, false, batch_size)?;
+            let sums = blocks.iter().map(|b| b.sum_dim_intlist(0, true, Kind::Float));
+            summed = Some(match summed {
+                None => sums.collect(),
+                Some(acc) => acc.iter().zip(sums).map(|(a, s)| a + s).collect(),
+            });
+        }
+        let blocks = summed
+            .ok_or_else(|| AnalyzerError::Index(IndexError::Input("no queries to sum".into())))?;
+        Ok(QueryRows {
+            projected: self.flat_values(&projector.project(&blocks))?,
+            full: self.flat_values(&flatten_rows(&blocks))?,
+        })
+    }
+
     /// Influence scores `[queries, train]` in memory (kronfluence's pairwise scores), saved as
     /// `scores_<name>` when a name is given. Positive: the training example lowers the query's
     /// loss. DataInf is evaluated in closed form per block.

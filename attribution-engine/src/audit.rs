@@ -15,7 +15,7 @@
 //! contributors' totals come from the exact group sums either way.
 
 use crate::{
-    analyzer::{Analyzer, progress_bar},
+    analyzer::Analyzer,
     attribution::{
         AttributeError, ExampleInfluence, Totals, add_checkpoint_groups, check_index, row_scores,
     },
@@ -89,17 +89,8 @@ pub struct CheckpointRows<'a> {
     pub factor_args: FactorArgs,
 }
 
-/// Adds `v` into `acc` (sized on first use).
-fn accumulate(acc: &mut Vec<f64>, v: &[f32]) {
-    if acc.is_empty() {
-        acc.resize(v.len(), 0.0);
-    }
-    acc.iter_mut().zip(v).for_each(|(a, x)| *a += f64::from(*x));
-}
-
-fn to_f32(v: &[f64]) -> Vec<f32> {
-    v.iter().map(|x| *x as f32).collect()
-}
+/// Validation passages per forward/backward pass.
+const VALIDATION_BATCH: usize = 16;
 
 /// Scores every training example by its influence summed over `validation` (each scored as a
 /// training text), flags the most negative share of them and totals each contributor.
@@ -139,36 +130,25 @@ pub fn audit(
     }
     let adapters = rescored.map_or(&[][..], |c| c.adapters);
     let projector = Projector::new(header.params.projection.clone());
-    let (mut projected, mut full) = (Vec::new(), Vec::new());
-    let mut at_checkpoints = vec![Vec::new(); checkpoints.len()];
-    let mut at_adapters = vec![Vec::new(); adapters.len()];
-    let bar = progress_bar(validation.len() as u64, "validation gradients");
-    for seq in validation {
-        let q = analyzer.query_rows(seq, &projector)?;
-        accumulate(&mut projected, &q.projected);
-        accumulate(&mut full, &q.full);
-        for (acc, lora) in
-            at_checkpoints.iter_mut().zip(checkpoints).chain(at_adapters.iter_mut().zip(adapters))
-        {
-            accumulate(acc, &analyzer.query_gradient_at(lora, seq)?);
-        }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    let mut scores = row_scores(index, &to_f32(&projected))?;
-    let mut group_scores = index.group_scores(&to_f32(&full))?;
-    for (i, q) in at_checkpoints.iter().enumerate() {
-        add_checkpoint_groups(index, i, &to_f32(q), &mut group_scores)?;
+    // The validation set's summed gradient under each adapter it is scored at.
+    let summed = |lora: &TrainableLora| {
+        analyzer.summed_query_rows(lora, validation, &projector, VALIDATION_BATCH)
+    };
+    let q = summed(analyzer.lora())?;
+    let mut scores = row_scores(index, &q.projected)?;
+    let mut group_scores = index.group_scores(&q.full)?;
+    for (i, lora) in checkpoints.iter().enumerate() {
+        add_checkpoint_groups(index, i, &summed(lora)?.full, &mut group_scores)?;
     }
     if let Some(c) = rescored {
         let args = FactorArgs { strategy: header.params.strategy, ..c.factor_args.clone() };
-        for (lora, q) in c.adapters.iter().zip(&at_adapters) {
+        for lora in c.adapters {
             let factors = match args.strategy {
                 Strategy::Identity => Factors::identity(lora, c.train.len()),
                 _ => analyzer.factors_at(lora, c.train, &args)?,
             };
-            let at =
-                analyzer.example_scores_at(lora, &factors, c.train, &to_f32(q), args.batch_size)?;
+            let q = summed(lora)?.full;
+            let at = analyzer.example_scores_at(lora, &factors, c.train, &q, args.batch_size)?;
             scores.iter_mut().zip(at).for_each(|(s, a)| *s += a);
         }
     }
