@@ -31,18 +31,18 @@
 //!    against the seed noise.
 //! 5. A verbatim quote of each sampled contributor's training text, attributed.
 //!
-//! Checkpoint sums (on by default; `--no-checkpoint-sum` leaves them out) add two methods to parts
-//! 2 and 4: EK-FAC and the gradient dot product
-//! scored at every epoch's checkpoint of the fine-tune and summed (TracIn's checkpoint sum,
-//! with EK-FAC factors fitted at each checkpoint for the first); and the index is then built
-//! with the earlier checkpoints' group sums (`build-index --checkpoints`), so its served totals
-//! are that sum.
+//! Checkpoint sums (on by default; `--no-checkpoint-sum` leaves them out) add two methods to
+//! parts 2 and 4: EK-FAC and the gradient dot product scored at every epoch's checkpoint of the
+//! fine-tune and summed (TracIn's checkpoint sum, with EK-FAC factors fitted at each checkpoint
+//! for the first); and the index is then built with the earlier checkpoints' group sums
+//! (`build-index --checkpoints`), so its served totals are that sum.
 //!
 //! ```text
 //! cargo bench -p attribution-engine --bench quality -- [--corpus DIR] [--retrains 32]
-//!     [--per-play 24] [--queries-per-play 2] [--validation-per-play 24] [--max-len 64] [--epochs 3] [--rank 8]
-//!     [--projection-dim 1024] [--workers 2] [--unit contributors|examples] [--out DIR]
-//!     [--pretrain-epochs 6] [--no-planted | --only-planted] [--victim hamlet]
+//!     [--per-play 24] [--queries-per-play 2] [--validation-per-play 24] [--max-len 64]
+//!     [--epochs 3] [--rank 8] [--projection-dim 1024] [--workers 2]
+//!     [--unit contributors|examples] [--out DIR] [--pretrain-epochs 6]
+//!     [--no-planted | --only-planted] [--victim hamlet]
 //!     [--victim-examples 64] [--planted-epochs 5] [--planted-lr 5e-3]
 //!     [--corruptions letter-shuffle,cipher,word-shuffle,relabel20] [--no-checkpoint-sum]
 //! ```
@@ -471,6 +471,7 @@ struct Setup {
     /// Clean held-out passages of every work (`--validation-per-play`, drawn after the training
     /// passages), scored whole: the planted test's held-out validation set.
     validation: Vec<Sequence>,
+    /// Their texts (for BM25).
     validation_texts: Vec<String>,
     /// Contributors in order; `unit_of[i]` is example i's contributor index.
     contributors: Vec<(String, Address)>,
