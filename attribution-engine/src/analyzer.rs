@@ -570,13 +570,7 @@ impl<'a> Analyzer<'a> {
         query: &Sequence,
         projector: &Projector,
     ) -> Result<QueryRows, AnalyzerError> {
-        let seq = self.task.measurement_sequence(query);
-        let id = Factors::identity(self.lora, 0);
-        let blocks = self.block_rows(std::slice::from_ref(&seq), &id, false, 1)?;
-        Ok(QueryRows {
-            projected: self.flat_values(&projector.project(&blocks))?,
-            full: self.flat_values(&flatten_rows(&blocks))?,
-        })
+        self.summed_query_rows(self.lora, std::slice::from_ref(query), projector, 1)
     }
 
     /// A query's full measurement gradient under another adapter of the same shape (an earlier

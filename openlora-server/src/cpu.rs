@@ -347,6 +347,20 @@ fn bgmv_body<T: Scalar, X: Store<T>, W: Load<T>>(
     }
 }
 
+/// The heads of [`paged_decode_attention`]: `heads` query heads of `head_dim` values, sharing
+/// `kv_heads` key/value heads in groups of `heads / kv_heads`; scores scaled by `scale`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AttentionShape {
+    /// Query heads.
+    pub heads: usize,
+    /// Key/value heads (a divisor of `heads`).
+    pub kv_heads: usize,
+    /// Values per head.
+    pub head_dim: usize,
+    /// The factor on `q · k` (usually `1/√head_dim`).
+    pub scale: f64,
+}
+
 /// Decode attention over the paged cache: for each sequence `s` and query head `h`,
 /// `out[s, h] = softmax(scale · q[s, h] · K[ctx_s, g]ᵀ) · V[ctx_s, g]` with `g = h / (heads /
 /// kv_heads)` and `ctx_s = slots[offsets[s]..offsets[s + 1]]` (cache rows of the sequence's
@@ -355,7 +369,6 @@ fn bgmv_body<T: Scalar, X: Store<T>, W: Load<T>>(
 ///
 /// In f32 on CPUs with AVX-512 this runs [`avx512::paged_decode_attention`], which agrees with
 /// [`paged_decode_attention_portable`] to rounding; otherwise the latter.
-#[allow(clippy::too_many_arguments)]
 pub fn paged_decode_attention<T: Scalar, X: Store<T>>(
     out: &mut [X],
     q: &[X],
@@ -363,10 +376,7 @@ pub fn paged_decode_attention<T: Scalar, X: Store<T>>(
     v_cache: &[X],
     offsets: &[usize],
     slots: &[i64],
-    heads: usize,
-    kv_heads: usize,
-    hd: usize,
-    scale: f64,
+    shape: AttentionShape,
 ) {
     #[cfg(target_arch = "x86_64")]
     if same::<T, f32>() && avx512::available() {
@@ -381,9 +391,7 @@ pub fn paged_decode_attention<T: Scalar, X: Store<T>>(
                     // SAFETY: the CPU has the features (`available`); shapes per this
                     // function's contract.
                     return unsafe {
-                        avx512::paged_decode_attention::<$x>(
-                            out, q, k, v, offsets, slots, heads, kv_heads, hd, scale,
-                        )
+                        avx512::paged_decode_attention::<$x>(out, q, k, v, offsets, slots, shape)
                     };
                 }
             };
@@ -391,14 +399,11 @@ pub fn paged_decode_attention<T: Scalar, X: Store<T>>(
         run!(f32);
         run!(Bf16);
     }
-    paged_decode_attention_portable::<T, X>(
-        out, q, k_cache, v_cache, offsets, slots, heads, kv_heads, hd, scale,
-    )
+    paged_decode_attention_portable::<T, X>(out, q, k_cache, v_cache, offsets, slots, shape)
 }
 
 /// [`paged_decode_attention`] without the AVX-512 kernel: the loops below, compiled for AVX2
 /// and FMA where the CPU has them (bit-identical results either way).
-#[allow(clippy::too_many_arguments)]
 pub fn paged_decode_attention_portable<T: Scalar, X: Store<T>>(
     out: &mut [X],
     q: &[X],
@@ -406,15 +411,11 @@ pub fn paged_decode_attention_portable<T: Scalar, X: Store<T>>(
     v_cache: &[X],
     offsets: &[usize],
     slots: &[i64],
-    heads: usize,
-    kv_heads: usize,
-    hd: usize,
-    scale: f64,
+    shape: AttentionShape,
 ) {
     #[cfg(target_arch = "x86_64")]
     if wide_simd() {
         #[target_feature(enable = "avx2,fma")]
-        #[allow(clippy::too_many_arguments)]
         unsafe fn wide<T: Scalar, X: Store<T>>(
             out: &mut [X],
             q: &[X],
@@ -422,25 +423,17 @@ pub fn paged_decode_attention_portable<T: Scalar, X: Store<T>>(
             v_cache: &[X],
             offsets: &[usize],
             slots: &[i64],
-            heads: usize,
-            kv_heads: usize,
-            hd: usize,
-            scale: f64,
+            shape: AttentionShape,
         ) {
-            attention_body::<T, X>(
-                out, q, k_cache, v_cache, offsets, slots, heads, kv_heads, hd, scale,
-            )
+            attention_body::<T, X>(out, q, k_cache, v_cache, offsets, slots, shape)
         }
         // SAFETY: the CPU supports AVX2 and FMA (`wide_simd`).
-        return unsafe {
-            wide::<T, X>(out, q, k_cache, v_cache, offsets, slots, heads, kv_heads, hd, scale)
-        };
+        return unsafe { wide::<T, X>(out, q, k_cache, v_cache, offsets, slots, shape) };
     }
-    attention_body::<T, X>(out, q, k_cache, v_cache, offsets, slots, heads, kv_heads, hd, scale)
+    attention_body::<T, X>(out, q, k_cache, v_cache, offsets, slots, shape)
 }
 
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn attention_body<T: Scalar, X: Store<T>>(
     out: &mut [X],
     q: &[X],
@@ -448,11 +441,9 @@ fn attention_body<T: Scalar, X: Store<T>>(
     v_cache: &[X],
     offsets: &[usize],
     slots: &[i64],
-    heads: usize,
-    kv_heads: usize,
-    hd: usize,
-    scale: f64,
+    shape: AttentionShape,
 ) {
+    let AttentionShape { heads, kv_heads, head_dim: hd, scale } = shape;
     // One pass over a sequence's cached rows serves all its heads: a row holds every KV head
     // (`kv_heads · hd` contiguous values, and the rows of a block are contiguous), so the cache
     // is read front to back once per step and widened once.
@@ -623,12 +614,9 @@ mod tests {
         );
         let mut wide = vec![0f32; 3 * heads * hd];
         let mut base = wide.clone();
-        paged_decode_attention_portable::<f32, f32>(
-            &mut wide, qs, ks, vs, &offsets, &ctx, heads, kv_heads, hd, 0.25,
-        );
-        attention_body::<f32, f32>(
-            &mut base, qs, ks, vs, &offsets, &ctx, heads, kv_heads, hd, 0.25,
-        );
+        let shape = AttentionShape { heads, kv_heads, head_dim: hd, scale: 0.25 };
+        paged_decode_attention_portable::<f32, f32>(&mut wide, qs, ks, vs, &offsets, &ctx, shape);
+        attention_body::<f32, f32>(&mut base, qs, ks, vs, &offsets, &ctx, shape);
         assert_eq!(bits(&wide), bits(&base));
         assert!(wide.iter().any(|&o| o != 0.0));
     }

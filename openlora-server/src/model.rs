@@ -448,10 +448,12 @@ impl Attention {
                 vs,
                 &meta.decode_offsets,
                 &meta.decode_slots,
-                att.heads as usize,
-                att.kv_heads as usize,
-                att.head_dim as usize,
-                1.0 / (att.head_dim as f64).sqrt(),
+                crate::cpu::AttentionShape {
+                    heads: att.heads as usize,
+                    kv_heads: att.kv_heads as usize,
+                    head_dim: att.head_dim as usize,
+                    scale: 1.0 / (att.head_dim as f64).sqrt(),
+                },
             );
             Some(out)
         }

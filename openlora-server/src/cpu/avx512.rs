@@ -10,7 +10,7 @@
 //! rounding, not bit for bit; bf16 results are rounded to nearest even once per element, as
 //! there.
 
-use super::{Bf16, Load};
+use super::{AttentionShape, Bf16, Load};
 use std::arch::x86_64::*;
 
 /// Whether this CPU can run [`bgmv`].
@@ -313,7 +313,6 @@ fn exp16(x: __m512) -> __m512 {
 /// values, the caches `rows·kv_heads·hd`, every slot addresses a row, `heads` is a multiple of
 /// `kv_heads`, and `offsets` is non-decreasing within `slots`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,fma")]
-#[allow(clippy::too_many_arguments)]
 pub unsafe fn paged_decode_attention<X: Lanes>(
     out: &mut [X],
     q: &[X],
@@ -321,12 +320,10 @@ pub unsafe fn paged_decode_attention<X: Lanes>(
     v_cache: &[X],
     offsets: &[usize],
     slots: &[i64],
-    heads: usize,
-    kv_heads: usize,
-    hd: usize,
-    scale: f64,
+    shape: AttentionShape,
 ) {
     const AHEAD: usize = 4;
+    let AttentionShape { heads, kv_heads, head_dim: hd, scale } = shape;
     let group = heads / kv_heads;
     let width = kv_heads * hd;
     let chunks = hd.div_ceil(16);
@@ -543,7 +540,8 @@ mod tests {
             );
             let offsets = [0usize, 3, 3, 43, 60];
             let ctx: Vec<i64> = (0..60).map(|i| (i * 37 % rows as usize) as i64).collect();
-            let scale = 1.0 / (hd as f64).sqrt();
+            let shape =
+                AttentionShape { heads, kv_heads, head_dim: hd, scale: 1.0 / (hd as f64).sqrt() };
             macro_rules! check {
                 ($x:ty, $kind:expr, $rel:expr) => {{
                     let (q, k, v) = (q.to_kind($kind), k.to_kind($kind), v.to_kind($kind));
@@ -555,10 +553,10 @@ mod tests {
                     let zero = <$x as Store<f32>>::store(0.0);
                     let (mut fast, mut portable) = (vec![zero; 4 * heads * hd], vec![zero; 4 * heads * hd]);
                     crate::cpu::paged_decode_attention::<f32, $x>(
-                        &mut fast, qs, ks, vs, &offsets, &ctx, heads, kv_heads, hd, scale,
+                        &mut fast, qs, ks, vs, &offsets, &ctx, shape,
                     );
                     crate::cpu::paged_decode_attention_portable::<f32, $x>(
-                        &mut portable, qs, ks, vs, &offsets, &ctx, heads, kv_heads, hd, scale,
+                        &mut portable, qs, ks, vs, &offsets, &ctx, shape,
                     );
                     for (i, (a, b)) in fast.iter().zip(&portable).enumerate() {
                         let (a, b) = (a.load(), b.load());
